@@ -1,0 +1,114 @@
+"""What every corpus adapter returns, and helpers for the layout quirks CORPORA.md lists.
+
+An adapter module exposes:
+    NAME: str                      corpus name used in params and speaker ids ("ravdess")
+    DISPLAY: str                   name used in image file names ("RAVDESS")
+    LABEL_MAP: dict[str, str|None] original label -> target label (None = dropped by default)
+    DEFAULT_OPTIONS: dict          adapter options overridable in params `data.options.<name>`
+    def detect(root: Path) -> bool       does this folder look like the corpus?
+    def prepare(root: Path, options: dict) -> Iterator[Entry | Rejected]
+        one Entry per audio file whose name parses, one Rejected per audio file that does not
+        (never guess a label). Files excluded by design (RAVDESS song, ESD Mandarin) are
+        Excluded, so that every file found is accounted for.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Iterator
+
+AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One utterance whose name parsed. `speaker` is corpus-prefixed ("tess:OAF")."""
+
+    corpus: str
+    path: Path
+    utt_id: str  # unique within the corpus, used in image names (file stem unless that collides)
+    speaker: str
+    original_label: str  # lower-case label as the corpus names it ("calm", "ps", "w")
+    gender: str | None = None  # "female" / "male" / None when the corpus does not document it
+    text_id: str | None = None  # sentence / word id
+    extra: dict = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True)
+class Rejected:
+    """An audio file whose name does not parse: quarantined with the reason."""
+
+    corpus: str
+    path: Path
+    reason: str
+
+
+@dataclass(frozen=True)
+class Excluded:
+    """An audio file left out by an adapter option (song, other language, selected duplicates)."""
+
+    corpus: str
+    path: Path
+    reason: str
+
+
+Item = Entry | Rejected | Excluded
+
+
+def is_audio(path: Path) -> bool:
+    return path.suffix.lower() in AUDIO_EXTENSIONS and not path.name.startswith("._")
+
+
+def walk_audio(root: Path) -> Iterator[Path]:
+    """Every audio file under root, sorted so that output order is deterministic."""
+    found = []
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
+        for name in filenames:
+            p = Path(dirpath) / name
+            if is_audio(p):
+                found.append(p)
+    return iter(sorted(found))
+
+
+def find_child(parent: Path, name: str) -> Path | None:
+    """Child of `parent` whose name matches `name` case-insensitively."""
+    if not parent.is_dir():
+        return None
+    low = name.lower()
+    for child in sorted(parent.iterdir()):
+        if child.name.lower() == low:
+            return child
+    return None
+
+
+def unwrap(root: Path, looks_like_root) -> Path:
+    """Accept the corpus with or without extra wrapping folders (archives differ).
+
+    Returns `root` if `looks_like_root(root)`, else the first descendant (up to two levels
+    down) for which it holds; falls back to `root`.
+    """
+    if looks_like_root(root):
+        return root
+    frontier = [root]
+    for _ in range(2):
+        nxt = []
+        for d in frontier:
+            if not d.is_dir():
+                continue
+            for child in sorted(d.iterdir()):
+                if child.is_dir() and not child.name.startswith(".") and child.name != "__MACOSX":
+                    if looks_like_root(child):
+                        return child
+                    nxt.append(child)
+        frontier = nxt
+    return root
+
+
+def count(items: Iterable[Item]) -> dict[str, int]:
+    out = {"entries": 0, "rejected": 0, "excluded": 0}
+    for it in items:
+        key = {Entry: "entries", Rejected: "rejected", Excluded: "excluded"}[type(it)]
+        out[key] += 1
+    return out

@@ -1,0 +1,88 @@
+"""Load params.yaml and check the sections a stage reads, before any work.
+
+Every check raises ParamsError naming the key and the allowed values, so a typo in
+params.yaml fails in a second with one line instead of a traceback an hour in.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from pipeline.errors import ParamsError
+
+PARAMS_FILE = Path("params.yaml")
+
+
+def load(path: Path | str = PARAMS_FILE) -> dict:
+    path = Path(path)
+    if not path.exists():
+        raise ParamsError(str(path), "file not found (run from the repository root)")
+    try:
+        params = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ParamsError(str(path), f"not valid YAML: {exc}") from None
+    if not isinstance(params, dict):
+        raise ParamsError(str(path), "must be a mapping of sections")
+    return params
+
+
+def section(params: dict, name: str) -> dict:
+    value = params.get(name)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise ParamsError(name, f"must be a mapping, got {type(value).__name__}")
+    return value
+
+
+def choice(sec: dict, key: str, prefix: str, allowed, default=None) -> Any:
+    value = sec.get(key, default)
+    if value not in allowed:
+        raise ParamsError(f"{prefix}.{key}", f"{value!r} is not one of: {', '.join(map(str, allowed))}")
+    return value
+
+
+def number(sec: dict, key: str, prefix: str, default=None, lo=None, hi=None, integer=False,
+           lo_open=False, hi_open=False, allow_none=False) -> Any:
+    value = sec.get(key, default)
+    if value is None and allow_none:
+        return None
+    ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
+    if isinstance(value, bool) or not ok_type:
+        kind = "an integer" if integer else "a number"
+        raise ParamsError(f"{prefix}.{key}", f"must be {kind}, got {value!r}")
+    if lo is not None and (value < lo or (lo_open and value == lo)):
+        raise ParamsError(f"{prefix}.{key}", f"must be {'>' if lo_open else '>='} {lo}, got {value!r}")
+    if hi is not None and (value > hi or (hi_open and value == hi)):
+        raise ParamsError(f"{prefix}.{key}", f"must be {'<' if hi_open else '<='} {hi}, got {value!r}")
+    return value
+
+
+def boolean(sec: dict, key: str, prefix: str, default=False) -> bool:
+    value = sec.get(key, default)
+    if not isinstance(value, bool):
+        raise ParamsError(f"{prefix}.{key}", f"must be true or false, got {value!r}")
+    return value
+
+
+def string_list(sec: dict, key: str, prefix: str, allowed=None) -> list[str]:
+    value = sec.get(key) or []
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list):
+        raise ParamsError(f"{prefix}.{key}", f"must be a list, got {value!r}")
+    value = [str(v) for v in value]
+    if allowed is not None:
+        for v in value:
+            if v not in allowed:
+                raise ParamsError(f"{prefix}.{key}", f"{v!r} is not one of: {', '.join(allowed)}")
+    return value
+
+
+def workers(sec: dict, prefix: str) -> int:
+    import os
+
+    n = number(sec, "workers", prefix, default=0, lo=0, integer=True)
+    return n or (os.cpu_count() or 1)
