@@ -1,0 +1,114 @@
+"""Stage 3, balance: the render plan, one row per image to render.
+
+Training split only: `none`, `undersample` (every class down to the rarest, or to `target`) or
+`oversample` (every class up to the largest, or to `target`, cycling through the class's files;
+each extra copy augmented). Val and test pass through untouched: augmenting or resampling them
+would make the reported figures meaningless. The augmentation parameters of each copy are drawn
+here from a seed derived from the params seed and the copy's id, and recorded in the plan.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline import TARGET_LABELS
+from pipeline.augment import Augmenter, item_seed
+from pipeline.errors import UserError
+from pipeline.io import write_json, write_parquet
+from pipeline.params import choice, load, number, section
+
+log = logging.getLogger("pipeline.balance")
+
+SPLIT = Path("data/processed/split.parquet")
+PLAN = Path("data/processed/render_plan.parquet")
+REPORT = Path("metrics/balance.json")
+METHODS = ("none", "undersample", "oversample")
+
+
+def plan(split_df: pd.DataFrame, params: dict) -> pd.DataFrame:
+    b = section(params, "balance")
+    method = choice(b, "method", "balance", METHODS, default="none")
+    target = number(b, "target", "balance", default=None, lo=1, integer=True, allow_none=True)
+    seed = number(b, "seed", "balance", default=42, integer=True)
+    augmenter = Augmenter.from_params(params)  # validated even when unused, so a typo fails now
+
+    df = split_df.copy()
+    df["item_id"] = df["corpus"] + "_" + df["utt_id"]
+    df["augmented"] = False
+    df["copy"] = 0
+    df["augmentation"] = ""
+    train = df[df["split"] == "train"]
+    rest = df[df["split"] != "train"]
+    if method == "none" or train.empty:
+        return df.sort_values(["split", "corpus", "item_id"]).reset_index(drop=True)
+
+    counts = train["label"].value_counts()
+    parts = []
+    if method == "undersample":
+        n = target or int(counts.min())  # classes smaller than a given target keep all their files
+        for label, group in train.groupby("label"):
+            rng = np.random.default_rng(item_seed(seed, f"undersample:{label}"))
+            keep = np.sort(rng.choice(len(group), size=min(n, len(group)), replace=False))
+            parts.append(group.sort_values("item_id").iloc[keep])
+    else:
+        n = target or counts.max()
+        for label, group in train.groupby("label"):
+            group = group.sort_values("item_id")
+            parts.append(group.iloc[: min(n, len(group))])  # originals (down to target if above it)
+            extra = n - len(group)
+            rows = []
+            for k in range(max(0, extra)):
+                src = group.iloc[k % len(group)].copy()
+                copy = k // len(group) + 1
+                src["item_id"] = f"{src['item_id']}_aug{copy:02d}"
+                src["augmented"] = True
+                src["copy"] = copy
+                src["augmentation"] = json.dumps(augmenter.sample(seed, src["item_id"]), sort_keys=True)
+                rows.append(src)
+            if rows:
+                parts.append(pd.DataFrame(rows))
+    out = pd.concat(parts + [rest], ignore_index=True)
+    return out.sort_values(["split", "corpus", "item_id"]).reset_index(drop=True)
+
+
+def summarise(plan_df: pd.DataFrame, params: dict) -> dict:
+    b = section(params, "balance")
+    train = plan_df[plan_df["split"] == "train"]
+    table = pd.crosstab(train["label"], train["augmented"]).reindex(index=list(TARGET_LABELS), fill_value=0)
+    return {"method": b.get("method", "none"),
+            "train_by_label": {lab: {"original": int(table.loc[lab].get(False, 0)),
+                                     "augmented": int(table.loc[lab].get(True, 0))} for lab in table.index},
+            "rows_by_split": {k: int(v) for k, v in plan_df["split"].value_counts().items()}}
+
+
+def run(params: dict) -> pd.DataFrame:
+    if not SPLIT.exists():
+        raise UserError(f"{SPLIT} not found: run the split stage first (dvc repro split)")
+    plan_df = plan(pd.read_parquet(SPLIT), params)
+    write_parquet(PLAN, plan_df)
+    summary = summarise(plan_df, params)
+    write_json(REPORT, summary)
+    lines = [f"balance: method {summary['method']}; training images per label (original + augmented):"]
+    lines += [f"  {lab:<9} {v['original']:>6} + {v['augmented']:>6}" for lab, v in summary["train_by_label"].items()]
+    lines.append("  rows to render per split: " + ", ".join(f"{k} {v}" for k, v in
+                                                             sorted(summary["rows_by_split"].items())))
+    print("\n".join(lines))
+    return plan_df
+
+
+def main(argv=None) -> None:
+    argparse.ArgumentParser(prog="python -m pipeline balance", description=__doc__).parse_args(argv)
+    run(load())
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pipeline.__main__ import run_main
+
+    sys.exit(run_main(main))

@@ -1,0 +1,150 @@
+"""Stage 6, evaluate: the trained model on the test split.
+
+metrics/metrics.json holds the headline numbers for `dvc metrics diff` (accuracy, uar, macro_f1,
+weighted_f1, loss); metrics/per_class.json the per-class, per-corpus and top-confusion tables;
+metrics/predictions.csv feeds the confusion-matrix plot in dvc.yaml; metrics/confusion_matrix.png
+is the same matrix for people; metrics/report.md the experiment report.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline.errors import UserError
+from pipeline.io import atomic_path, write_csv, write_json
+from pipeline.metrics import evaluate_predictions, top_confusions
+from pipeline.params import load
+
+log = logging.getLogger("pipeline.evaluate")
+
+MODEL = Path("models/model.keras")
+LABELS = Path("models/labels.json")
+METRICS = Path("metrics/metrics.json")
+PER_CLASS = Path("metrics/per_class.json")
+PREDICTIONS = Path("metrics/predictions.csv")
+CONFUSION_PNG = Path("metrics/confusion_matrix.png")
+REPORT_MD = Path("metrics/report.md")
+HEADLINE = ("accuracy", "uar", "macro_f1", "weighted_f1", "loss")
+
+
+def load_model():
+    from pipeline.backend import quiet_tensorflow
+
+    quiet_tensorflow()
+    import keras
+
+    import pipeline.zoo.blocks  # noqa: F401  registers the zoo's custom layers for loading
+
+    if not MODEL.exists() or not LABELS.exists():
+        raise UserError(f"{MODEL} not found: train a model first (dvc repro train)")
+    return keras.saving.load_model(MODEL), json.loads(LABELS.read_text())
+
+
+def predict_split(model, info: dict, split: str = "test", batch_size: int = 64):
+    from pipeline.dataset import load_split, make_sequence
+
+    data = load_split(split, info["input"])
+    seq = make_sequence(data.x, None, batch_size, shuffle=False, seed=0)
+    probs = model.predict(seq, verbose=0)
+    return data, np.asarray(probs, dtype=np.float32)
+
+
+def evaluate(data, probs: np.ndarray, labels: list[str]) -> dict:
+    index = {lab: i for i, lab in enumerate(labels)}
+    known = np.array([lab in index for lab in data.labels])
+    if not known.all():
+        log.warning("%d test files have labels the model was not trained on (%s); they are scored as errors",
+                    (~known).sum(), ", ".join(sorted(set(data.labels[~known]))))
+    all_labels = labels + sorted(set(data.labels[~known]))
+    full_index = {lab: i for i, lab in enumerate(all_labels)}
+    y_true = np.array([full_index[lab] for lab in data.labels])
+    y_pred = probs.argmax(axis=1)
+    padded = np.zeros((len(probs), len(all_labels)), dtype=np.float32)
+    padded[:, :len(labels)] = probs
+    overall = evaluate_predictions(y_true, y_pred, all_labels, padded)
+    overall["top_confusions"] = top_confusions(y_true, y_pred, all_labels)
+    per_corpus = {}
+    for corpus in sorted(set(data.meta["corpus"])):
+        m = (data.meta["corpus"] == corpus).to_numpy()
+        r = evaluate_predictions(y_true[m], y_pred[m], all_labels, padded[m])
+        per_corpus[corpus] = {"accuracy": r["accuracy"], "uar": r["uar"], "macro_f1": r["macro_f1"],
+                              "support": r["support"], "top_confusions": top_confusions(y_true[m], y_pred[m],
+                                                                                         all_labels)}
+    overall["per_corpus"] = per_corpus
+    overall["y_true"], overall["y_pred"], overall["all_labels"] = y_true, y_pred, all_labels
+    return overall
+
+
+def plot_confusion(cm: np.ndarray, labels: list[str], path: Path, title: str) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cm = np.asarray(cm)
+    norm = cm / np.maximum(cm.sum(axis=1, keepdims=True), 1)
+    fig, ax = plt.subplots(figsize=(1.1 * len(labels) + 2, 1.0 * len(labels) + 1.5), dpi=110)
+    ax.imshow(norm, cmap="Blues", vmin=0, vmax=1)
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right")
+    ax.set_yticks(range(len(labels)), labels)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("actual")
+    ax.set_title(title)
+    for i in range(len(labels)):
+        for j in range(len(labels)):
+            ax.text(j, i, f"{cm[i, j]}\n{norm[i, j]:.0%}", ha="center", va="center", fontsize=7,
+                    color="white" if norm[i, j] > 0.5 else "black")
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def run(params: dict) -> dict:
+    model, info = load_model()
+    labels = info["labels"]
+    data, probs = predict_split(model, info)
+    result = evaluate(data, probs, labels)
+    y_true, y_pred, all_labels = result.pop("y_true"), result.pop("y_pred"), result.pop("all_labels")
+    headline = {k: round(result[k], 4) for k in HEADLINE if k in result}
+    headline["test_files"] = result["support"]
+    headline["model"] = params.get("model")
+    write_json(METRICS, headline)
+    write_json(PER_CLASS, {"per_class": result["per_class"], "per_corpus": result["per_corpus"],
+                           "top_confusions": result["top_confusions"], "labels": all_labels,
+                           "confusion_matrix": result["confusion_matrix"]})
+    pred = pd.DataFrame({"name": data.meta["name"], "corpus": data.meta["corpus"], "speaker": data.meta["speaker"],
+                         "actual": [all_labels[i] for i in y_true], "predicted": [all_labels[i] for i in y_pred],
+                         "confidence": probs.max(axis=1).round(4)})
+    write_csv(PREDICTIONS, pred)
+    plot_confusion(result["confusion_matrix"], all_labels, CONFUSION_PNG,
+                   f"{params.get('model')}: test accuracy {result['accuracy']:.3f}, UAR {result['uar']:.3f}")
+    from pipeline.report import write_report
+
+    write_report(REPORT_MD, params, headline, result)
+    print(f"evaluate: {result['support']} test files: " + ", ".join(f"{k} {v:.4f}" for k, v in headline.items()
+                                                                    if isinstance(v, float)))
+    for corpus, r in result["per_corpus"].items():
+        print(f"  {corpus:<8} accuracy {r['accuracy']:.4f}  uar {r['uar']:.4f}  ({r['support']} files)")
+    if result["top_confusions"]:
+        print("  most frequent confusions: " + "; ".join(f"{c['actual']}->{c['predicted']} {c['count']}"
+                                                        for c in result["top_confusions"][:5]))
+    return headline
+
+
+def main(argv=None) -> None:
+    argparse.ArgumentParser(prog="python -m pipeline evaluate", description=__doc__).parse_args(argv)
+    run(load())
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pipeline.__main__ import run_main
+
+    sys.exit(run_main(main))

@@ -1,0 +1,286 @@
+"""Stage 1, ingest: corpora under data/raw/ -> one manifest of usable utterances + a quarantine report.
+
+Every audio file found is accounted for: kept (manifest), dropped (label mapped to nothing),
+excluded (by an adapter option, e.g. RAVDESS song) or quarantined (with the reason).
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import logging
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pipeline import TARGET_LABELS
+from pipeline.corpora import ADAPTER_NAMES, Entry, Excluded, Rejected, get_adapter
+from pipeline.errors import ParamsError, UserError
+from pipeline.io import write_csv, write_json, write_parquet
+from pipeline.params import load, number, section, workers
+
+log = logging.getLogger("pipeline.ingest")
+
+MANIFEST = Path("data/processed/manifest.parquet")
+QUARANTINE = Path("data/processed/quarantine.csv")
+SUMMARY = Path("metrics/ingest.json")
+
+MANIFEST_COLUMNS = ["utt_id", "corpus", "display", "speaker", "gender", "text_id", "original_label", "label",
+                    "path", "duration", "sample_rate", "channels", "frames", "format", "subtype", "content_hash"]
+QUARANTINE_COLUMNS = ["path", "corpus", "stage", "reason"]
+
+
+@dataclass
+class IngestConfig:
+    raw_dir: Path
+    demo_dir: Path
+    corpora: list[str]
+    label_maps: dict[str, dict[str, str | None]]
+    options: dict[str, dict]
+    min_duration: float
+    silence_dbfs: float
+    workers: int
+
+    @classmethod
+    def from_params(cls, params: dict) -> "IngestConfig":
+        data = section(params, "data")
+        demo = section(params, "demo")
+        corpora = data.get("corpora") or []
+        if isinstance(corpora, str):
+            corpora = [corpora]
+        if not isinstance(corpora, list):
+            raise ParamsError("data.corpora", f"must be a list of corpus names, got {corpora!r}")
+        for name in corpora:
+            if name not in ADAPTER_NAMES:
+                raise ParamsError("data.corpora", f"unknown corpus {name!r}; known: {', '.join(ADAPTER_NAMES)}")
+        label_maps = {}
+        overrides = data.get("label_map") or {}
+        if not isinstance(overrides, dict):
+            raise ParamsError("data.label_map", "must map corpus -> {original label: target or null}")
+        for name in ADAPTER_NAMES:
+            label_maps[name] = dict(get_adapter(name).LABEL_MAP)
+        for name, mapping in overrides.items():
+            key = f"data.label_map.{name}"
+            if name not in ADAPTER_NAMES:
+                raise ParamsError(key, f"unknown corpus {name!r}; known: {', '.join(ADAPTER_NAMES)}")
+            if not isinstance(mapping, dict):
+                raise ParamsError(key, "must map original label -> target label or null")
+            for original, target in mapping.items():
+                original = str(original).lower()
+                if original not in label_maps[name]:
+                    known = ", ".join(sorted(label_maps[name]))
+                    raise ParamsError(f"{key}.{original}", f"{name} has no label {original!r}; its labels: {known}")
+                if target is not None and target not in TARGET_LABELS:
+                    raise ParamsError(f"{key}.{original}",
+                                      f"{target!r} is not a target label; allowed: {', '.join(TARGET_LABELS)}, null")
+                label_maps[name][original] = target
+        options = data.get("options") or {}
+        if not isinstance(options, dict):
+            raise ParamsError("data.options", "must map corpus -> adapter options")
+        merged_options = {}
+        for name in ADAPTER_NAMES:
+            adapter = get_adapter(name)
+            opts = dict(getattr(adapter, "DEFAULT_OPTIONS", {}))
+            given = options.get(name) or {}
+            for key, value in given.items():
+                if key not in opts:
+                    raise ParamsError(f"data.options.{name}.{key}",
+                                      f"unknown option; {name} takes: {', '.join(opts) or 'none'}")
+                opts[key] = value
+            merged_options[name] = opts
+        for name in options:
+            if name not in ADAPTER_NAMES:
+                raise ParamsError(f"data.options.{name}", f"unknown corpus; known: {', '.join(ADAPTER_NAMES)}")
+        return cls(
+            raw_dir=Path(data.get("raw_dir", "data/raw")),
+            demo_dir=Path(demo.get("out_dir", "data/demo")),
+            corpora=corpora,
+            label_maps=label_maps,
+            options=merged_options,
+            min_duration=number(data, "min_duration", "data", default=0.25, lo=0),
+            silence_dbfs=number(data, "silence_dbfs", "data", default=-60.0, hi=0),
+            workers=workers(data, "data"),
+        )
+
+
+def find_corpora(cfg: IngestConfig) -> tuple[dict[str, Path], bool]:
+    """Corpus name -> root folder. Returns (roots, used_demo)."""
+    roots: dict[str, Path] = {}
+    raw_children = {p.name.lower(): p for p in cfg.raw_dir.iterdir() if p.is_dir()} if cfg.raw_dir.is_dir() else {}
+    wanted = cfg.corpora or [n for n in ADAPTER_NAMES if n != "demo"]
+    for name in wanted:
+        if name == "demo":
+            roots[name] = raw_children.get("demo", cfg.demo_dir)
+            continue
+        folder = raw_children.get(name)
+        if folder is None or not any(folder.iterdir()):
+            if cfg.corpora:
+                raise UserError(f"data.corpora names {name!r} but {cfg.raw_dir / name} is missing or empty; "
+                                f"unpack the corpus there (see README) or remove it from data.corpora")
+            continue
+        roots[name] = folder
+    unknown = sorted(set(raw_children) - set(ADAPTER_NAMES))
+    if unknown:
+        log.warning("ignoring folders in %s that are not known corpora: %s (known: %s)",
+                    cfg.raw_dir, ", ".join(unknown), ", ".join(ADAPTER_NAMES))
+    if not roots:
+        log.info("no corpus found in %s: using the built-in demo corpus (%s)", cfg.raw_dir, cfg.demo_dir)
+        if not cfg.demo_dir.is_dir():
+            raise UserError(f"no corpus in {cfg.raw_dir} and the demo corpus {cfg.demo_dir} is missing: "
+                            f"run `dvc repro` (the demo stage makes it) or `python -m pipeline demo`")
+        return {"demo": cfg.demo_dir}, True
+    return roots, False
+
+
+def _inspect(job: tuple[str, float, float]) -> dict:
+    """Worker: read one file's header and samples; return its facts or the reason to quarantine it."""
+    from pipeline import audio
+
+    path, min_duration, silence_dbfs = job
+    try:
+        info = audio.probe(path)
+        samples, sr = audio.read(path)
+        reason = audio.check(samples, sr, min_duration, silence_dbfs)
+        if reason:
+            return {"error": reason}
+        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+        return {"sample_rate": int(sr), "channels": int(samples.shape[1]), "frames": int(samples.shape[0]),
+                "duration": samples.shape[0] / float(sr), "format": info.get("format"),
+                "subtype": info.get("subtype"), "content_hash": digest}
+    except audio.AudioFormatError as exc:
+        return {"error": str(exc)}
+    except Exception as exc:  # one bad file never stops a run: quarantine whatever it raised
+        return {"error": f"unreadable: {type(exc).__name__}: {exc}"}
+
+
+def run(params: dict) -> dict:
+    cfg = IngestConfig.from_params(params)
+    roots, used_demo = find_corpora(cfg)
+    rows, quarantine = [], []
+    summary: dict[str, dict] = {}
+    pending: list[tuple[Entry, str]] = []
+    for name, root in roots.items():
+        adapter = get_adapter(name)
+        stats = {"root": str(root), "found": 0, "kept": 0, "dropped": Counter(), "excluded": 0,
+                 "quarantined": Counter(), "labels": Counter()}
+        summary[name] = stats
+        seen_ids: set[str] = set()
+        for item in adapter.prepare(root, cfg.options[name]):
+            stats["found"] += 1
+            if isinstance(item, Excluded):
+                stats["excluded"] += 1
+            elif isinstance(item, Rejected):
+                quarantine.append({"path": str(item.path), "corpus": name, "stage": "ingest", "reason": item.reason})
+                stats["quarantined"]["unparseable name"] += 1
+            elif item.original_label not in cfg.label_maps[name]:
+                reason = f"unknown label {item.original_label!r}"
+                quarantine.append({"path": str(item.path), "corpus": name, "stage": "ingest", "reason": reason})
+                stats["quarantined"]["unknown label"] += 1
+            elif cfg.label_maps[name][item.original_label] is None:
+                stats["dropped"][item.original_label] += 1
+            elif item.utt_id in seen_ids:
+                reason = f"duplicate utterance id {item.utt_id!r}"
+                quarantine.append({"path": str(item.path), "corpus": name, "stage": "ingest", "reason": reason})
+                stats["quarantined"]["duplicate id"] += 1
+            else:
+                seen_ids.add(item.utt_id)
+                pending.append((item, cfg.label_maps[name][item.original_label]))
+        log.info("%s: %d audio files found in %s", name, stats["found"], root)
+
+    from pipeline.parallel import imap
+
+    jobs = [(str(e.path), cfg.min_duration, cfg.silence_dbfs) for e, _ in pending]
+    results = imap(_inspect, jobs, cfg.workers, desc="ingest: reading audio", chunksize=16)
+    for (entry, label), facts in zip(pending, results):
+        stats = summary[entry.corpus]
+        if "error" in facts:
+            quarantine.append({"path": str(entry.path), "corpus": entry.corpus, "stage": "ingest",
+                               "reason": facts["error"]})
+            stats["quarantined"][facts["error"].split(":")[0].split(" (")[0]] += 1
+            continue
+        stats["kept"] += 1
+        stats["labels"][label] += 1
+        rows.append({"utt_id": entry.utt_id, "corpus": entry.corpus, "display": get_adapter(entry.corpus).DISPLAY,
+                     "speaker": entry.speaker, "gender": entry.gender, "text_id": entry.text_id,
+                     "original_label": entry.original_label, "label": label, "path": str(entry.path), **facts})
+
+    manifest = pd.DataFrame(rows, columns=MANIFEST_COLUMNS)
+    manifest = manifest.sort_values(["corpus", "utt_id"], kind="stable").reset_index(drop=True)
+    duplicates = _duplicate_groups(manifest)
+    write_parquet(MANIFEST, manifest)
+    write_csv(QUARANTINE, pd.DataFrame(quarantine, columns=QUARANTINE_COLUMNS))
+    report = _report(summary, manifest, duplicates, used_demo)
+    write_json(SUMMARY, report)
+    print(format_table(report))
+    if manifest.empty:
+        raise UserError(f"no usable utterance: all {report['total']['found']} files were dropped, excluded or "
+                        f"quarantined; see {QUARANTINE}")
+    return report
+
+
+def _duplicate_groups(manifest: pd.DataFrame) -> list[list[str]]:
+    """Byte-identical recordings (real releases contain some): split keeps each group together."""
+    groups = manifest.groupby("content_hash")["path"].apply(list)
+    dup = [sorted(g) for g in groups if len(g) > 1]
+    for g in dup:
+        log.warning("byte-identical recordings (kept together in one split): %s", ", ".join(g))
+    return dup
+
+
+def _report(summary: dict, manifest: pd.DataFrame, duplicates: list, used_demo: bool) -> dict:
+    corpora = {}
+    total = Counter()
+    for name, s in summary.items():
+        q = sum(s["quarantined"].values())
+        d = sum(s["dropped"].values())
+        corpora[name] = {"found": s["found"], "kept": s["kept"], "dropped": d, "excluded": s["excluded"],
+                         "quarantined": q, "dropped_by_label": dict(s["dropped"]),
+                         "quarantined_by_reason": dict(s["quarantined"]), "kept_by_label": dict(s["labels"]),
+                         "speakers": int(manifest.loc[manifest.corpus == name, "speaker"].nunique())}
+        assert s["found"] == s["kept"] + d + s["excluded"] + q, f"{name}: files unaccounted for"
+        total.update({k: corpora[name][k] for k in ("found", "kept", "dropped", "excluded", "quarantined")})
+    return {"used_demo": used_demo, "corpora": corpora, "total": dict(total),
+            "duplicate_groups": len(duplicates), "duplicate_files": sum(len(g) for g in duplicates),
+            "hours": round(float(manifest["duration"].sum()) / 3600, 3) if len(manifest) else 0.0}
+
+
+def format_table(report: dict) -> str:
+    labels = list(TARGET_LABELS)
+    head = ["corpus"] + labels + ["kept", "dropped", "excluded", "quarantined", "found"]
+    lines = [head]
+    for name, c in report["corpora"].items():
+        lines.append([name] + [str(c["kept_by_label"].get(lab, 0)) for lab in labels]
+                     + [str(c[k]) for k in ("kept", "dropped", "excluded", "quarantined", "found")])
+    t = report["total"]
+    by_label = Counter()
+    for c in report["corpora"].values():
+        by_label.update(c["kept_by_label"])
+    lines.append(["total"] + [str(by_label.get(lab, 0)) for lab in labels]
+                 + [str(t.get(k, 0)) for k in ("kept", "dropped", "excluded", "quarantined", "found")])
+    widths = [max(len(row[i]) for row in lines) for i in range(len(head))]
+    out = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
+           for row in lines]
+    out.insert(1, "  ".join("-" * w for w in widths))
+    extra = []
+    if report["used_demo"]:
+        extra.append("(no corpus in data/raw/: this run used the built-in demo corpus)")
+    if report["duplicate_groups"]:
+        extra.append(f"{report['duplicate_files']} byte-identical files in {report['duplicate_groups']} groups "
+                     f"(kept; split puts each group in one split)")
+    if t.get("quarantined"):
+        extra.append(f"quarantined files and reasons: {QUARANTINE}")
+    return "\n".join(out + extra)
+
+
+def main(argv=None) -> None:
+    argparse.ArgumentParser(prog="python -m pipeline ingest", description=__doc__).parse_args(argv)
+    run(load())
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pipeline.__main__ import run_main
+
+    sys.exit(run_main(main))

@@ -1,0 +1,190 @@
+"""Stage 4, standardise + render: render plan -> spectrogram PNGs in Parquet shards per split.
+
+Each worker reads a file, applies its recorded augmentation (training copies only), standardises it
+(pipeline.audio) and renders it (pipeline.features): the same code `predict` runs. Rows stream into
+shards `data/processed/shards/<split>/<corpus>-NNNNN.parquet` of at most `features.shard_rows` rows,
+so memory stays flat with corpus size and adding a corpus adds shards instead of rewriting them all.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from pipeline import TARGET_LABELS
+from pipeline.errors import UserError
+from pipeline.io import atomic_path, write_csv, write_json
+from pipeline.params import load, number, section, workers
+
+log = logging.getLogger("pipeline.render")
+
+PLAN = Path("data/processed/render_plan.parquet")
+SHARDS = Path("data/processed/shards")
+PNG_DIR = Path("data/processed/png")
+QUARANTINE = Path("data/processed/render_quarantine.csv")
+REPORT = Path("metrics/render.json")
+META_KEY = b"ser"
+
+BASE_FIELDS = [
+    ("name", pa.string()), ("image", pa.binary()), ("item_id", pa.string()), ("utt_id", pa.string()),
+    ("corpus", pa.string()), ("speaker", pa.string()), ("gender", pa.string()), ("text_id", pa.string()),
+    ("label", pa.string()), ("split", pa.string()), ("augmented", pa.bool_()), ("augmentation", pa.string()),
+    ("source_path", pa.string()),
+]
+
+_STATE: dict = {}
+
+
+def _init_worker(params: dict) -> None:
+    from pipeline.audio import AudioConfig
+    from pipeline.features import FeatureConfig
+
+    _STATE["audio"] = AudioConfig.from_params(params)
+    _STATE["features"] = FeatureConfig.from_params(params)
+
+
+def render_item(row: dict) -> dict:
+    """Worker: one plan row -> one shard row, or {'error': reason}. Never raises."""
+    from pipeline import audio, features
+    from pipeline.augment import apply_recorded
+
+    try:
+        samples, sr = audio.read(row["path"])
+        if row["augmentation"]:
+            mono = samples.mean(axis=1) if samples.ndim == 2 else samples
+            samples = apply_recorded(mono.astype(np.float32), sr, row["augmentation"])[:, None]
+        y = audio.standardise(samples, sr, _STATE["audio"])
+        rendered = features.render(y, _STATE["audio"].sample_rate, _STATE["features"])
+    except Exception as exc:  # one bad file is quarantined, never fatal
+        return {"error": f"{type(exc).__name__}: {exc}"}
+    suffix = f"_aug{int(row['copy']):02d}" if row["augmented"] else ""
+    out = {"name": features.image_name(row["display"], row["label"], row["utt_id"], suffix),
+           "image": rendered.png, "item_id": row["item_id"], "utt_id": row["utt_id"], "corpus": row["corpus"],
+           "speaker": row["speaker"], "gender": row["gender"], "text_id": row["text_id"], "label": row["label"],
+           "split": row["split"], "augmented": bool(row["augmented"]), "augmentation": row["augmentation"],
+           "source_path": row["path"]}
+    for key, value in rendered.extras.items():
+        out[f"x_{key}"] = np.asarray(value, dtype=np.float32)
+    return out
+
+
+class ShardWriter:
+    """Buffers rows for one (split, corpus) and writes numbered shards atomically."""
+
+    def __init__(self, root: Path, shard_rows: int, metadata: dict):
+        self.root, self.shard_rows, self.metadata = root, shard_rows, metadata
+        self.key: tuple | None = None
+        self.rows: list[dict] = []
+        self.index = 0
+        self.written: list[Path] = []
+        self.shapes: dict[str, list[int]] = {}
+
+    def add(self, key: tuple, row: dict) -> None:
+        if key != self.key:
+            self.flush()
+            self.key, self.index = key, 0
+        self.rows.append(row)
+        if len(self.rows) >= self.shard_rows:
+            self.flush()
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        split, corpus = self.key
+        path = self.root / split / f"{corpus}-{self.index:05d}.parquet"
+        fields = list(BASE_FIELDS)
+        columns = {name: [r.get(name) for r in self.rows] for name, _ in BASE_FIELDS}
+        for key in sorted(k for k in self.rows[0] if k.startswith("x_")):
+            self.shapes[key[2:]] = list(self.rows[0][key].shape)
+            fields.append((key, pa.list_(pa.float32())))
+            columns[key] = [r[key].ravel() for r in self.rows]
+        meta = dict(self.metadata, extras_shapes=self.shapes)
+        schema = pa.schema(fields, metadata={META_KEY: json.dumps(meta).encode()})
+        table = pa.table({name: pa.array(columns[name], type=t) for name, t in fields}, schema=schema)
+        with atomic_path(path) as tmp:
+            pq.write_table(table, tmp, compression="zstd")
+        self.written.append(path)
+        self.rows = []
+        self.index += 1
+
+
+def read_metadata(shard: Path) -> dict:
+    """The render settings a shard was made with (image shape, labels, extras shapes)."""
+    meta = pq.read_schema(shard).metadata or {}
+    return json.loads(meta.get(META_KEY, b"{}"))
+
+
+def run(params: dict) -> dict:
+    from pipeline.audio import AudioConfig
+    from pipeline.features import FeatureConfig
+    from pipeline.parallel import imap
+
+    audio_cfg = AudioConfig.from_params(params)  # validate before any work
+    feat_cfg = FeatureConfig.from_params(params)
+    feats = section(params, "features")
+    shard_rows = number(feats, "shard_rows", "features", default=2000, lo=1, integer=True)
+    export_png = bool(feats.get("export_png", False))
+    n_workers = workers(feats, "features")
+    if not PLAN.exists():
+        raise UserError(f"{PLAN} not found: run the balance stage first (dvc repro balance)")
+    plan = pd.read_parquet(PLAN).sort_values(["split", "corpus", "item_id"]).reset_index(drop=True)
+    shutil.rmtree(SHARDS, ignore_errors=True)
+    if export_png:
+        shutil.rmtree(PNG_DIR, ignore_errors=True)
+    metadata = {"labels": list(TARGET_LABELS), "channels": feat_cfg.channels,
+                "image_shape": [feat_cfg.image_height, feat_cfg.image_width, 1 if feat_cfg.channels == "gray" else 3],
+                "sample_rate": audio_cfg.sample_rate, "duration": audio_cfg.duration}
+    writer = ShardWriter(SHARDS, shard_rows, metadata)
+    quarantine, per_split = [], Counter()
+    rows = plan.to_dict("records")
+    start = time.perf_counter()
+    results = imap(render_item, rows, n_workers, desc="render: spectrograms", chunksize=8,
+                   initializer=_init_worker, initargs=(params,))
+    for row, out in zip(rows, results):
+        if "error" in out:
+            quarantine.append({"path": row["path"], "corpus": row["corpus"], "stage": "render",
+                               "reason": out["error"], "item_id": row["item_id"]})
+            continue
+        writer.add((row["split"], row["corpus"]), out)
+        per_split[row["split"]] += 1
+        if export_png:
+            dest = PNG_DIR / row["split"] / out["name"]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_bytes(out["image"])
+    writer.flush()
+    seconds = time.perf_counter() - start
+    for split in ("train", "val", "test"):  # DVC outs and train/evaluate expect each split folder
+        (SHARDS / split).mkdir(parents=True, exist_ok=True)
+    write_csv(QUARANTINE, pd.DataFrame(quarantine, columns=["path", "corpus", "stage", "reason", "item_id"]))
+    report = {"images": dict(per_split), "quarantined": len(quarantine), "shards": len(writer.written),
+              "seconds": round(seconds, 2), "images_per_s": round(sum(per_split.values()) / max(seconds, 1e-9), 1),
+              "workers": n_workers, "image_shape": metadata["image_shape"], "extras": writer.shapes}
+    write_json(REPORT, report)
+    print(f"render: {sum(per_split.values())} images ({', '.join(f'{k} {v}' for k, v in sorted(per_split.items()))})"
+          f" in {len(writer.written)} shards, {len(quarantine)} quarantined, {seconds:.1f} s "
+          f"({report['images_per_s']} images/s on {n_workers} workers)")
+    if quarantine:
+        print(f"render: quarantined files and reasons: {QUARANTINE}")
+    return report
+
+
+def main(argv=None) -> None:
+    argparse.ArgumentParser(prog="python -m pipeline render", description=__doc__).parse_args(argv)
+    run(load())
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pipeline.__main__ import run_main
+
+    sys.exit(run_main(main))

@@ -1,0 +1,150 @@
+"""The experiment report written by evaluate: metrics/report.md with its pictures beside it.
+
+Headline metrics, per-class and per-corpus tables, the confusion matrix, training curves, one example
+spectrogram per emotion and the data summary (files per corpus x label, dropped, quarantined, splits).
+"""
+from __future__ import annotations
+
+import csv
+import json
+from datetime import date
+from pathlib import Path
+
+from pipeline.io import atomic_path, write_text
+
+METRICS_DIR = Path("metrics")
+CURVES_PNG = METRICS_DIR / "training_curves.png"
+EXAMPLES_DIR = METRICS_DIR / "examples"
+LIVE_PLOTS = METRICS_DIR / "train" / "plots" / "metrics"
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def plot_curves(path: Path = CURVES_PNG) -> bool:
+    """Loss and accuracy per epoch from DVCLive's TSVs."""
+    series = {}
+    for tsv in sorted(LIVE_PLOTS.rglob("*.tsv")):
+        name = str(tsv.relative_to(LIVE_PLOTS).with_suffix(""))
+        with tsv.open() as fh:
+            rows = list(csv.DictReader(fh, delimiter="\t"))
+        key = [k for k in (rows[0].keys() if rows else []) if k not in ("step", "timestamp")]
+        if rows and key:
+            series[name] = ([int(r["step"]) for r in rows], [float(r[key[0]]) for r in rows])
+    if not series:
+        return False
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)
+    for ax, kind in zip(axes, ("loss", "accuracy")):
+        for name, (x, y) in series.items():
+            if name.endswith(kind):
+                ax.plot([s + 1 for s in x], y, label=name, marker=".")
+        ax.set_xlabel("epoch")
+        ax.set_title(kind)
+        ax.legend()
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+    return True
+
+
+def write_examples(split: str = "test") -> dict[str, str]:
+    """One spectrogram image per emotion, copied out of the shards."""
+    import pyarrow.parquet as pq
+
+    from pipeline.dataset import SHARDS
+
+    EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
+    for old in EXAMPLES_DIR.glob("*.png"):
+        old.unlink()
+    found: dict[str, str] = {}
+    for shard in sorted((SHARDS / split).glob("*.parquet")):
+        table = pq.read_table(shard, columns=["name", "label", "image", "augmented"]).to_pylist()
+        for row in table:
+            if row["label"] not in found and not row["augmented"]:
+                dest = EXAMPLES_DIR / f"{row['label']}.png"
+                dest.write_bytes(row["image"])
+                found[row["label"]] = row["name"]
+    return found
+
+
+def _table(header: list[str], rows: list[list]) -> list[str]:
+    out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
+    out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
+    return out
+
+
+def write_report(path: Path, params: dict, headline: dict, result: dict) -> None:
+    ingest = _read_json(METRICS_DIR / "ingest.json")
+    split = _read_json(METRICS_DIR / "split.json")
+    train = _read_json(METRICS_DIR / "train" / "metrics.json")
+    curves = plot_curves()
+    examples = write_examples()
+    s = params.get("split", {})
+    lines = [f"# Experiment report: {params.get('model')}", "",
+             f"{date.today().isoformat()}; split `{s.get('strategy')}` (seed {s.get('seed')}); "
+             f"channels `{params.get('features', {}).get('channels')}`; balance "
+             f"`{params.get('balance', {}).get('method')}`"
+             + ("; **demo corpus** (no corpus in data/raw/)" if ingest.get("used_demo") else ""), "",
+             "## Test metrics", ""]
+    lines += _table(["accuracy (WA)", "UAR (UA)", "macro F1", "weighted F1", "loss", "test files"],
+                    [[f"{headline.get(k, float('nan')):.4f}" for k in ("accuracy", "uar", "macro_f1",
+                                                                      "weighted_f1", "loss")]
+                     + [headline.get("test_files")]])
+    lines += ["", "## Per class", ""]
+    lines += _table(["class", "precision", "recall", "F1", "support"],
+                    [[lab, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", v["support"]]
+                     for lab, v in result["per_class"].items()])
+    lines += ["", "## Per corpus", ""]
+    lines += _table(["corpus", "accuracy", "UAR", "macro F1", "files"],
+                    [[c, f"{v['accuracy']:.3f}", f"{v['uar']:.3f}", f"{v['macro_f1']:.3f}", v["support"]]
+                     for c, v in result["per_corpus"].items()])
+    lines += ["", "## Confusion matrix", "", "![confusion matrix](confusion_matrix.png)", "",
+              "Most frequent confusions: " + (", ".join(f"{c['actual']} -> {c['predicted']} ({c['count']})"
+                                                        for c in result["top_confusions"]) or "none"), ""]
+    lines += ["## Training", ""]
+    if train:
+        lines.append(", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in
+                               _flatten(train).items()))
+        lines.append("")
+    if curves:
+        lines += ["![training curves](training_curves.png)", ""]
+    if examples:
+        lines += ["## Example spectrograms (test split)", ""]
+        lines += _table(list(examples), [[f"![{lab}](examples/{lab}.png)" for lab in examples],
+                                         [f"`{name}`" for name in examples.values()]])
+        lines.append("")
+    lines += ["## Data", ""]
+    if ingest:
+        corpora = ingest.get("corpora", {})
+        labels = sorted({lab for c in corpora.values() for lab in c.get("kept_by_label", {})})
+        lines += _table(["corpus"] + labels + ["kept", "dropped", "excluded", "quarantined", "found"],
+                        [[name] + [c["kept_by_label"].get(lab, 0) for lab in labels]
+                         + [c["kept"], c["dropped"], c["excluded"], c["quarantined"], c["found"]]
+                         for name, c in corpora.items()])
+        lines.append("")
+    if split:
+        lines += _table(["split", "files", "speakers"],
+                        [[k, v["files"], len(v["speakers"])] for k, v in split.get("splits", {}).items()])
+        lines += [""] + [f"- {n}" for n in split.get("notes", [])] + [""]
+    write_text(path, "\n".join(lines) + "\n")
+
+
+def _flatten(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flatten(v, f"{prefix}{k}/"))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out

@@ -1,0 +1,261 @@
+"""Stage 2, split: manifest -> train / val / test.
+
+`speaker` (default): no speaker in two splits, per corpus, stratified by label as far as the speakers
+allow. `random`: the papers' protocol (leaks speakers; kept to reproduce them). `corpus`: leave one
+corpus out for test. Byte-identical recordings always land in the same split.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from pipeline import TARGET_LABELS
+from pipeline.corpora import ADAPTER_NAMES
+from pipeline.errors import ParamsError, UserError
+from pipeline.io import write_json, write_parquet
+from pipeline.params import choice, load, number, section, string_list
+
+log = logging.getLogger("pipeline.split")
+
+MANIFEST = Path("data/processed/manifest.parquet")
+SPLIT = Path("data/processed/split.parquet")
+REPORT = Path("metrics/split.json")
+SPLITS = ("train", "val", "test")
+STRATEGIES = ("speaker", "random", "corpus")
+TRIES = 300  # random speaker assignments tried per corpus; the one closest to the label ratios wins
+
+
+@dataclass
+class SplitConfig:
+    strategy: str
+    val_ratio: float
+    test_ratio: float
+    seed: int
+    val_speakers: list[str]
+    test_speakers: list[str]
+    test_corpus: str | None
+
+    @classmethod
+    def from_params(cls, params: dict) -> "SplitConfig":
+        s = section(params, "split")
+        cfg = cls(
+            strategy=choice(s, "strategy", "split", STRATEGIES, default="speaker"),
+            val_ratio=number(s, "val_ratio", "split", default=0.15, lo=0, hi=1, hi_open=True),
+            test_ratio=number(s, "test_ratio", "split", default=0.2, lo=0, hi=1, lo_open=True, hi_open=True),
+            seed=number(s, "seed", "split", default=42, integer=True),
+            val_speakers=string_list(s, "val_speakers", "split"),
+            test_speakers=string_list(s, "test_speakers", "split"),
+            test_corpus=s.get("test_corpus"),
+        )
+        if cfg.val_ratio + cfg.test_ratio >= 1:
+            raise ParamsError("split.val_ratio", f"val_ratio + test_ratio must be < 1, got "
+                                                 f"{cfg.val_ratio} + {cfg.test_ratio}")
+        if cfg.strategy == "corpus" and cfg.test_corpus not in ADAPTER_NAMES:
+            raise ParamsError("split.test_corpus", f"strategy corpus needs the corpus to hold out; "
+                                                   f"{cfg.test_corpus!r} is not one of: {', '.join(ADAPTER_NAMES)}")
+        both = set(cfg.val_speakers) & set(cfg.test_speakers)
+        if both:
+            raise ParamsError("split.val_speakers", f"speakers in both val and test: {', '.join(sorted(both))}")
+        return cfg
+
+
+def _units(df: pd.DataFrame, key: str) -> pd.Series:
+    """Group id per row: rows sharing `key` or a content hash end up in one unit (union-find)."""
+    parent: dict = {}
+
+    def find(x):
+        while parent.setdefault(x, x) != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for k, h in zip(df[key], df["content_hash"]):
+        a, b = find(("k", k)), find(("h", h))
+        if a != b:
+            parent[b] = a
+    return pd.Series([str(find(("k", k))[1]) for k in df[key]], index=df.index)
+
+
+def _label_matrix(df: pd.DataFrame, unit: pd.Series) -> tuple[list, np.ndarray]:
+    table = pd.crosstab(unit, df["label"]).reindex(columns=list(TARGET_LABELS), fill_value=0)
+    return list(table.index), table.to_numpy(dtype=float)
+
+
+def _assign_stratified(units: list, counts: np.ndarray, n_val: int, n_test: int,
+                       ratios: tuple[float, float], rng: np.random.Generator) -> dict:
+    """Choose which units go to val and test so each split's label counts are closest to the ratios."""
+    total = counts.sum(axis=0)
+    targets = {"val": total * ratios[0], "test": total * ratios[1]}
+    best, best_cost = None, np.inf
+    for _ in range(TRIES):
+        order = rng.permutation(len(units))
+        test_idx, val_idx = order[:n_test], order[n_test:n_test + n_val]
+        cost = (np.abs(counts[test_idx].sum(axis=0) - targets["test"]).sum()
+                + np.abs(counts[val_idx].sum(axis=0) - targets["val"]).sum())
+        if cost < best_cost:
+            best, best_cost = (set(test_idx.tolist()), set(val_idx.tolist())), cost
+    test_idx, val_idx = best
+    return {u: ("test" if i in test_idx else "val" if i in val_idx else "train") for i, u in enumerate(units)}
+
+
+def split_by_speaker(df: pd.DataFrame, cfg: SplitConfig, rng: np.random.Generator,
+                     notes: list[str]) -> pd.Series:
+    unit = _units(df, "speaker")
+    out = pd.Series("train", index=df.index)
+    explicit = bool(cfg.val_speakers or cfg.test_speakers)
+    if explicit:
+        known = set(df["speaker"])
+        for key, speakers in (("split.test_speakers", cfg.test_speakers), ("split.val_speakers", cfg.val_speakers)):
+            missing = [s for s in speakers if s not in known]
+            if missing:
+                sample = ", ".join(sorted(known)[:6])
+                raise ParamsError(key, f"speakers not in the manifest: {', '.join(missing)} (speakers look like: "
+                                       f"{sample} ...)")
+        out[df["speaker"].isin(cfg.test_speakers)] = "test"
+        out[df["speaker"].isin(cfg.val_speakers)] = "val"
+        # A unit joined by duplicates follows its explicitly placed member.
+        for u, rows in df.groupby(unit).groups.items():
+            placed = set(out[rows]) - {"train"}
+            if placed:
+                out[rows] = sorted(placed)[-1]
+        if cfg.val_speakers:
+            return out
+        rest = df[out == "train"]
+        if rest.empty:
+            return out
+        # val drawn by ratio from the speakers left over, per corpus
+        for corpus, part in rest.groupby("corpus"):
+            units, counts = _label_matrix(part, unit[part.index])
+            n_val = int(round(cfg.val_ratio * len(units))) if len(units) > 2 else 0
+            if n_val:
+                assign = _assign_stratified(units, counts, n_val, 0, (cfg.val_ratio, 0.0), rng)
+                out[part.index] = unit[part.index].map(assign).to_numpy()
+        return out
+    for corpus, part in df.groupby("corpus"):
+        units, counts = _label_matrix(part, unit[part.index])
+        n = len(units)
+        if n == 1:
+            notes.append(f"{corpus}: one speaker group only: all of {corpus} goes to train "
+                         f"(a speaker-independent split cannot test on it)")
+            continue
+        if n == 2:
+            n_test, n_val = 1, 0
+            notes.append(f"{corpus}: only 2 speakers: one goes to train, one to test, none to val "
+                         f"(a speaker-independent split of {corpus} alone has one speaker per side)")
+        else:
+            n_test = min(max(1, int(round(cfg.test_ratio * n))), n - 2 if cfg.val_ratio > 0 else n - 1)
+            n_val = min(max(1, int(round(cfg.val_ratio * n))), n - n_test - 1) if cfg.val_ratio > 0 else 0
+        assign = _assign_stratified(units, counts, n_val, n_test, (cfg.val_ratio, cfg.test_ratio), rng)
+        out[part.index] = unit[part.index].map(assign).to_numpy()
+    return out
+
+
+def split_random(df: pd.DataFrame, cfg: SplitConfig, rng: np.random.Generator) -> pd.Series:
+    """The papers' protocol: stratified by label over utterances (duplicates kept together)."""
+    unit = _units(df, "utt_key")
+    out = pd.Series("train", index=df.index)
+    for label, part in df.groupby("label"):
+        units = sorted(set(unit[part.index]))
+        order = rng.permutation(len(units))
+        n_test = int(round(cfg.test_ratio * len(units)))
+        n_val = int(round(cfg.val_ratio * len(units)))
+        assign = {}
+        for rank, i in enumerate(order):
+            assign[units[i]] = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
+        out[part.index] = unit[part.index].map(assign).to_numpy()
+    return out
+
+
+def split_corpus(df: pd.DataFrame, cfg: SplitConfig, rng: np.random.Generator, notes: list[str]) -> pd.Series:
+    if cfg.test_corpus not in set(df["corpus"]):
+        raise ParamsError("split.test_corpus", f"{cfg.test_corpus!r} is not in the manifest; corpora ingested: "
+                                               f"{', '.join(sorted(set(df['corpus'])))}")
+    out = pd.Series("test", index=df.index)
+    rest = df[df["corpus"] != cfg.test_corpus]
+    if rest.empty:
+        raise UserError("split.strategy corpus needs at least two corpora: all data is in the test corpus")
+    inner = SplitConfig("speaker", cfg.val_ratio, 0.0, cfg.seed, [], [], None)
+    unit = _units(rest, "speaker")
+    for corpus, part in rest.groupby("corpus"):
+        units, counts = _label_matrix(part, unit[part.index])
+        n_val = min(max(1, int(round(inner.val_ratio * len(units)))), len(units) - 1) if inner.val_ratio else 0
+        assign = _assign_stratified(units, counts, n_val, 0, (inner.val_ratio, 0.0), rng)
+        out[part.index] = unit[part.index].map(assign).to_numpy()
+    return out
+
+
+def make_split(manifest: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame, list[str]]:
+    rng = np.random.default_rng(cfg.seed)
+    df = manifest.copy()
+    notes: list[str] = []
+    if cfg.strategy == "speaker":
+        df["split"] = split_by_speaker(df, cfg, rng, notes)
+    elif cfg.strategy == "random":
+        df["utt_key"] = df["corpus"] + ":" + df["utt_id"]
+        df["split"] = split_random(df, cfg, rng)
+        df = df.drop(columns="utt_key")
+        notes.append("strategy random: speakers appear in several splits (the papers' protocol; "
+                     "results are not speaker-independent)")
+    else:
+        df["split"] = split_corpus(df, cfg, rng, notes)
+    if cfg.strategy != "random":
+        leaks = df.groupby("speaker")["split"].nunique()
+        assert (leaks <= 1).all(), f"speakers in two splits: {list(leaks[leaks > 1].index)}"
+    for split in SPLITS:
+        if not (df["split"] == split).any() and not (split == "val" and cfg.val_ratio == 0):
+            notes.append(f"the {split} split is empty")
+    return df, notes
+
+
+def report(df: pd.DataFrame, notes: list[str], cfg: SplitConfig) -> dict:
+    counts = {}
+    for split in SPLITS:
+        part = df[df["split"] == split]
+        counts[split] = {
+            "files": int(len(part)),
+            "speakers": sorted(part["speaker"].unique().tolist()),
+            "by_label": {k: int(v) for k, v in part["label"].value_counts().sort_index().items()},
+            "by_corpus_label": {c: {k: int(v) for k, v in g["label"].value_counts().sort_index().items()}
+                                for c, g in part.groupby("corpus")},
+        }
+    return {"strategy": cfg.strategy, "seed": cfg.seed, "splits": counts, "notes": notes}
+
+
+def format_table(df: pd.DataFrame) -> str:
+    table = pd.crosstab([df["split"], df["corpus"]], df["label"], margins=True, margins_name="total")
+    table = table.reindex(columns=[c for c in list(TARGET_LABELS) + ["total"] if c in table.columns])
+    spk = df.groupby(["split", "corpus"])["speaker"].nunique().rename("speakers")
+    table = table.join(spk, how="left")
+    return table.to_string()
+
+
+def run(params: dict) -> pd.DataFrame:
+    cfg = SplitConfig.from_params(params)
+    if not MANIFEST.exists():
+        raise UserError(f"{MANIFEST} not found: run the ingest stage first (dvc repro ingest)")
+    manifest = pd.read_parquet(MANIFEST)
+    df, notes = make_split(manifest, cfg)
+    for note in notes:
+        log.warning(note)
+    write_parquet(SPLIT, df)
+    write_json(REPORT, report(df, notes, cfg))
+    print(format_table(df))
+    return df
+
+
+def main(argv=None) -> None:
+    argparse.ArgumentParser(prog="python -m pipeline split", description=__doc__).parse_args(argv)
+    run(load())
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pipeline.__main__ import run_main
+
+    sys.exit(run_main(main))
