@@ -32,7 +32,7 @@ REPORT_MD = Path("metrics/report.md")
 HEADLINE = ("accuracy", "uar", "macro_f1", "weighted_f1", "loss")
 
 
-def load_model():
+def load_model_file(path: Path):
     from pipeline.backend import quiet_tensorflow
 
     quiet_tensorflow()
@@ -40,9 +40,13 @@ def load_model():
 
     import pipeline.zoo.blocks  # noqa: F401  registers the zoo's custom layers for loading
 
+    return keras.saving.load_model(path)
+
+
+def load_model():
     if not MODEL.exists() or not LABELS.exists():
         raise UserError(f"{MODEL} not found: train a model first (dvc repro train)")
-    return keras.saving.load_model(MODEL), json.loads(LABELS.read_text())
+    return load_model_file(MODEL), json.loads(LABELS.read_text())
 
 
 def predict_split(model, info: dict, split: str = "test", batch_size: int = 64):

@@ -156,19 +156,18 @@ def split_by_speaker(df: pd.DataFrame, cfg: SplitConfig, rng: np.random.Generato
 
 
 def split_random(df: pd.DataFrame, cfg: SplitConfig, rng: np.random.Generator) -> pd.Series:
-    """The papers' protocol: stratified by label over utterances (duplicates kept together)."""
+    """The papers' protocol: utterances shuffled, stratified by label (duplicates kept together)."""
     unit = _units(df, "utt_key")
-    out = pd.Series("train", index=df.index)
-    for label, part in df.groupby("label"):
-        units = sorted(set(unit[part.index]))
+    unit_label = df.groupby(unit)["label"].first()  # a duplicate group is stratified by its first label
+    assign = {}
+    for label in sorted(set(unit_label)):
+        units = sorted(unit_label.index[unit_label == label])
         order = rng.permutation(len(units))
         n_test = int(round(cfg.test_ratio * len(units)))
         n_val = int(round(cfg.val_ratio * len(units)))
-        assign = {}
         for rank, i in enumerate(order):
             assign[units[i]] = "test" if rank < n_test else "val" if rank < n_test + n_val else "train"
-        out[part.index] = unit[part.index].map(assign).to_numpy()
-    return out
+    return pd.Series(unit.map(assign).to_numpy(), index=df.index)
 
 
 def split_corpus(df: pd.DataFrame, cfg: SplitConfig, rng: np.random.Generator, notes: list[str]) -> pd.Series:

@@ -1,0 +1,105 @@
+"""export: the trained model as a TensorFlow SavedModel and a TFLite file that run without the pipeline.
+
+`python -m pipeline export [--out models/export]` writes <out>/saved_model/, <out>/model.tflite and
+<out>/labels.json (class order of the output vector, input kind and shape, audio/feature params the
+model expects), then checks that both artifacts agree with Keras on the test split.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.errors import UserError
+from pipeline.io import write_json
+from pipeline.params import load, section
+
+log = logging.getLogger("pipeline.export")
+
+
+def export(model, out: Path) -> dict:
+    import tensorflow as tf
+
+    saved = out / "saved_model"
+    shutil.rmtree(saved, ignore_errors=True)
+    model.export(str(saved), format="tf_saved_model", verbose=False)
+    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
+    # LSTMs with dynamic loops need TF ops beyond the TFLite builtins
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
+    converter._experimental_lower_tensor_list_ops = False
+    tflite = out / "model.tflite"
+    tflite.write_bytes(converter.convert())
+    return {"saved_model": str(saved), "tflite": str(tflite)}
+
+
+def run_saved_model(path: Path, x: np.ndarray) -> np.ndarray:
+    import tensorflow as tf
+
+    loaded = tf.saved_model.load(str(path))
+    return np.asarray(loaded.serve(tf.constant(x, dtype=tf.float32)))
+
+
+def run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
+    import tensorflow as tf
+
+    interp = tf.lite.Interpreter(model_path=str(path))
+    inp = interp.get_input_details()[0]
+    outp = interp.get_output_details()[0]
+    results = []
+    for row in x:
+        interp.resize_tensor_input(inp["index"], (1,) + row.shape)
+        interp.allocate_tensors()
+        interp.set_tensor(inp["index"], row[None].astype(np.float32))
+        interp.invoke()
+        results.append(interp.get_tensor(outp["index"])[0])
+    return np.stack(results)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipeline export", description=__doc__)
+    parser.add_argument("--out", default="models/export", help="output folder (default: %(default)s)")
+    parser.add_argument("--check", type=int, default=32, help="test files to compare Keras and exports on")
+    args = parser.parse_args(argv)
+    params = load()
+    from pipeline.backend import quiet_tensorflow
+
+    quiet_tensorflow()
+    import keras
+
+    if keras.backend.backend() != "tensorflow":
+        raise UserError("export needs the TensorFlow backend: run with KERAS_BACKEND=tensorflow")
+    from pipeline.evaluate import load_model
+
+    model, info = load_model()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    paths = export(model, out)
+    write_json(out / "labels.json", dict(info, audio=section(params, "audio"), features=section(params, "features")))
+    from pipeline.dataset import load_split
+
+    data = load_split("test", info["input"])
+    x = data.x[: args.check]
+    x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
+    ref = np.asarray(model.predict(x, verbose=0))
+    for name, fn, path in (("SavedModel", run_saved_model, out / "saved_model"),
+                           ("TFLite", run_tflite, out / "model.tflite")):
+        got = fn(path, x)
+        diff = float(np.abs(got - ref).max())
+        agree = float((got.argmax(1) == ref.argmax(1)).mean())
+        print(f"export: {name} at {path}: max |p - p_keras| {diff:.2e}, same top class on {agree:.0%} "
+              f"of {len(x)} test files")
+        if agree < 1.0 and diff > 1e-3:
+            raise UserError(f"{name} export disagrees with Keras (max diff {diff:.3g})")
+    print(f"export: wrote {paths['saved_model']}, {paths['tflite']}, {out / 'labels.json'}")
+
+
+if __name__ == "__main__":
+    import sys
+
+    from pipeline.__main__ import run_main
+
+    sys.exit(run_main(main))

@@ -1,0 +1,163 @@
+"""predict: emotion of new recordings with the trained model.
+
+`python -m pipeline predict PATH... [--json | --csv] [--per-window]`. Files and folders (wav, flac,
+ogg, aiff, mp3 where the audio stack reads them). The audio goes through exactly the standardise +
+render code of training (pipeline.audio, pipeline.features); recordings longer than the window are
+scored on overlapping windows and the probabilities averaged. An unreadable input gets a per-file
+error and the others are still scored; the exit status is non-zero only when every input failed.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from pipeline.corpora.base import is_audio
+from pipeline.errors import UserError
+from pipeline.params import load
+
+HOP_SECONDS = 1.5  # windows overlap by half of the 3 s window
+
+
+@dataclass
+class Prepared:
+    path: str
+    inputs: list = field(default_factory=list)  # one model input per window
+    error: str | None = None
+
+
+def collect(paths: list[str]) -> list[Path]:
+    files: list[Path] = []
+    for p in map(Path, paths):
+        if p.is_dir():
+            files += sorted(f for f in p.rglob("*") if f.is_file() and is_audio(f))
+        else:
+            files.append(p)  # a missing or non-audio file gets its own per-file error below
+    return files
+
+
+def prepare(path: Path, params: dict, input_kind: str) -> Prepared:
+    """Audio -> model inputs per window, with the training code path. No Keras here."""
+    from pipeline import audio, features
+
+    out = Prepared(str(path))
+    try:
+        if not path.exists():
+            raise audio.AudioFormatError("no such file")
+        acfg = audio.AudioConfig.from_params(params)
+        fcfg = features.FeatureConfig.from_params(params)
+        if input_kind != "image" and input_kind not in fcfg.extra:
+            fcfg.extra = list(fcfg.extra) + [input_kind]
+        samples, sr = audio.read(path)
+        reason = audio.check(samples, sr, 0.0, -120.0)
+        if reason:
+            raise audio.AudioFormatError(reason)
+        for y in audio.windows(samples, sr, acfg, hop=HOP_SECONDS):
+            rendered = features.render(y, acfg.sample_rate, fcfg)
+            if input_kind == "image":
+                out.inputs.append(features.decode_png(rendered.png).astype(np.float32) / 255.0)
+            else:
+                x = np.asarray(rendered.extras[input_kind], dtype=np.float32)
+                out.inputs.append(x[..., None] if input_kind == "mfcc" else x)
+    except Exception as exc:  # per-file error; the other files are still scored
+        out.error = str(exc) if isinstance(exc, audio.AudioFormatError) else f"{type(exc).__name__}: {exc}"
+    return out
+
+
+def score(model, prepared: list[Prepared], labels: list[str]) -> list[dict]:
+    rows = []
+    batch = [x for p in prepared if not p.error for x in p.inputs]
+    probs = np.asarray(model.predict(np.stack(batch), verbose=0)) if batch else np.zeros((0, len(labels)))
+    i = 0
+    for p in prepared:
+        if p.error:
+            rows.append({"path": p.path, "error": p.error})
+            continue
+        window_probs = probs[i:i + len(p.inputs)]
+        i += len(p.inputs)
+        mean = window_probs.mean(axis=0)
+        rows.append({"path": p.path, "emotion": labels[int(mean.argmax())], "confidence": float(mean.max()),
+                     "windows": len(p.inputs), "probabilities": dict(zip(labels, map(float, mean))),
+                     "per_window": [dict(zip(labels, map(float, w))) for w in window_probs]})
+    return rows
+
+
+def format_table(rows: list[dict], labels: list[str], per_window: bool) -> str:
+    width = max([len(r["path"]) for r in rows] + [4])
+    head = f"{'file':<{width}}  {'emotion':<9} {'conf':>5}  " + " ".join(f"{lab[:7]:>7}" for lab in labels)
+    out = [head, "-" * len(head)]
+    for r in rows:
+        if "error" in r:
+            out.append(f"{r['path']:<{width}}  error: {r['error']}")
+            continue
+        out.append(f"{r['path']:<{width}}  {r['emotion']:<9} {r['confidence']:>5.2f}  "
+                   + " ".join(f"{r['probabilities'][lab]:>7.3f}" for lab in labels))
+        if per_window and r["windows"] > 1:
+            for k, w in enumerate(r["per_window"]):
+                top = max(w, key=w.get)
+                start = k * HOP_SECONDS
+                out.append(f"{'  window ' + f'{start:.1f}s':<{width}}  {top:<9} {w[top]:>5.2f}  "
+                           + " ".join(f"{w[lab]:>7.3f}" for lab in labels))
+    return "\n".join(out)
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m pipeline predict", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("paths", nargs="+", help="audio files or folders")
+    fmt = parser.add_mutually_exclusive_group()
+    fmt.add_argument("--json", action="store_true", help="JSON lines, one object per file")
+    fmt.add_argument("--csv", action="store_true", help="CSV with one probability column per class")
+    parser.add_argument("--per-window", action="store_true", help="also show each window's probabilities")
+    parser.add_argument("--model", default="models/model.keras", help="trained model (default: %(default)s)")
+    parser.add_argument("--params", default="params.yaml", help="params the model was trained with")
+    args = parser.parse_args(argv)
+
+    params = load(args.params)
+    model_path = Path(args.model)
+    labels_path = model_path.with_name("labels.json")
+    if not model_path.exists() or not labels_path.exists():
+        raise UserError(f"{model_path} (and labels.json beside it) not found: run `dvc repro` to train a model")
+    info = json.loads(labels_path.read_text())
+    labels = info["labels"]
+    files = collect(args.paths)
+    if not files:
+        raise UserError("no audio files found in: " + ", ".join(args.paths))
+    prepared = [prepare(f, params, info["input"]) for f in files]  # audio path first: no Keras needed yet
+
+    from pipeline.evaluate import load_model_file
+
+    model = load_model_file(model_path)
+    rows = score(model, prepared, labels)
+    if args.json:
+        for r in rows:
+            if not args.per_window:
+                r.pop("per_window", None)
+            print(json.dumps(r))
+    elif args.csv:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["path", "emotion", "confidence", "windows"] + labels + ["error"])
+        for r in rows:
+            if "error" in r:
+                writer.writerow([r["path"], "", "", ""] + [""] * len(labels) + [r["error"]])
+            else:
+                writer.writerow([r["path"], r["emotion"], f"{r['confidence']:.4f}", r["windows"]]
+                                + [f"{r['probabilities'][lab]:.4f}" for lab in labels] + [""])
+    else:
+        print(format_table(rows, labels, args.per_window))
+    failed = sum("error" in r for r in rows)
+    if failed:
+        print(f"{failed} of {len(rows)} files could not be scored", file=sys.stderr)
+    if failed == len(rows):
+        raise UserError("every input failed")
+
+
+if __name__ == "__main__":
+    from pipeline.__main__ import run_main
+
+    sys.exit(run_main(main))
