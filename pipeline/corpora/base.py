@@ -14,6 +14,7 @@ An adapter module exposes:
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -112,3 +113,68 @@ def count(items: Iterable[Item]) -> dict[str, int]:
         key = {Entry: "entries", Rejected: "rejected", Excluded: "excluded"}[type(it)]
         out[key] += 1
     return out
+
+
+# --- Helpers shared by the adapters ---------------------------------------------------------
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+def safe_id(text: str) -> str:
+    """`text` made safe in a file name (letters, digits, - and _): other runs become '-'."""
+    return _UNSAFE.sub("-", text).strip("-") or "_"
+
+
+def relative(path: Path, root: Path) -> str:
+    """`path` relative to `root` where it lies under it, for readable reasons."""
+    try:
+        return Path(path).relative_to(root).as_posix()
+    except ValueError:
+        return Path(path).as_posix()
+
+
+def child_dirs(parent: Path) -> list[Path]:
+    """Visible sub-folders of `parent`, sorted (none when it is not a folder)."""
+    if not parent.is_dir():
+        return []
+    return [c for c in sorted(parent.iterdir())
+            if c.is_dir() and not c.name.startswith(".") and c.name != "__MACOSX"]
+
+
+def child_files(parent: Path) -> Iterator[Path]:
+    """Audio files directly in `parent`."""
+    if parent.is_dir():
+        yield from (c for c in sorted(parent.iterdir()) if c.is_file() and is_audio(c))
+
+
+def detect_layout(root: Path, looks_like_root) -> bool:
+    """detect(): `root`, or a folder one or two levels down (archives wrap), passes the test."""
+    root = Path(root)
+    return root.is_dir() and bool(looks_like_root(unwrap(root, looks_like_root)))
+
+
+def resolve_options(name: str, defaults: dict, options: dict | None) -> dict:
+    """The adapter's defaults overridden by `options`; an unknown key is a params error."""
+    from pipeline.errors import ParamsError
+
+    options = dict(options or {})
+    for key in sorted(options):
+        if key not in defaults:
+            known = ", ".join(sorted(defaults)) or "none"
+            raise ParamsError(f"data.options.{name}.{key}", f"unknown option; known: {known}")
+    return {**defaults, **options}
+
+
+class FirstSeen:
+    """Releases ship second copies of the same files (Kaggle nests the whole corpus twice):
+    the first copy of a recording counts, later ones come back as Excluded."""
+
+    def __init__(self, corpus: str, root: Path):
+        self.corpus, self.root, self.first = corpus, Path(root), {}
+
+    def duplicate(self, key, path: Path) -> Excluded | None:
+        first = self.first.setdefault(key, path)
+        if first == path:
+            return None
+        where = relative(first, self.root)
+        return Excluded(self.corpus, path, f"second copy of {where} (same recording, counted once)")
