@@ -36,11 +36,9 @@ def load_model_file(path: Path):
     from pipeline.backend import quiet_tensorflow
 
     quiet_tensorflow()
-    import keras
+    from pipeline.zoo import load_model as load_zoo_model  # registers the zoo's custom layers
 
-    import pipeline.zoo.blocks  # noqa: F401  registers the zoo's custom layers for loading
-
-    return keras.saving.load_model(path)
+    return load_zoo_model(path)
 
 
 def load_model():

@@ -49,6 +49,11 @@ def number(sec: dict, key: str, prefix: str, default=None, lo=None, hi=None, int
     value = sec.get(key, default)
     if value is None and allow_none:
         return None
+    if isinstance(value, str):  # YAML 1.1 reads 5e-5 (no dot) as a string, and so does `dvc exp run -S`
+        try:
+            value = int(value) if integer else float(value)
+        except ValueError:
+            pass
     ok_type = isinstance(value, int) if integer else isinstance(value, (int, float))
     if isinstance(value, bool) or not ok_type:
         kind = "an integer" if integer else "a number"

@@ -1,0 +1,206 @@
+"""The model zoo: one module per model, each exposing NAME, INPUT, DEFAULTS and build().
+
+Importing this package (and `get`, `hyperparameters`, `input_kind`) never imports Keras, so the data
+stages can validate `model` and `models.<name>` in params.yaml and learn which extra feature columns
+to render at no cost. Keras is imported by a model's `build`, by `make_optimizer` and by `load_model`.
+
+    hp = zoo.hyperparameters(name, params["models"].get(name))   # DEFAULTS + overrides, checked
+    model = zoo.get(name).build(input_shape, n_classes, hp, norm)  # uncompiled, softmax output
+    model.compile(optimizer=zoo.make_optimizer(hp), loss="categorical_crossentropy", ...)
+    model = zoo.load_model("models/model.keras")                 # registers the custom layers first
+
+`python -m pipeline models` lists the zoo; `--defaults` prints every model's defaults as YAML.
+"""
+from __future__ import annotations
+
+import importlib
+import sys
+from types import ModuleType
+
+from pipeline.errors import ParamsError
+
+MODEL_NAMES = (
+    "cnn",
+    "lstm",
+    "cnn_lstm",
+    "cnn_blstm",
+    "cnn_blstm_attention",
+    "vgg19",
+    "resnet50",
+    "mobilenetv3large",
+    "densenet121",
+    "cnn1d",
+    "cnn2d_mfcc",
+    "mlp",
+)
+
+# What each model reads (the modules' INPUT, repeated here so data stages need not import them):
+#   image      (height=mel bins, width=time frames, channels) spectrogram scaled to 0..1
+#   mfcc       (frames, n_mfcc, 1) MFCC matrix
+#   vector     (length,) flattened MFCC + zero-crossing rate + RMS energy
+#   utterance  (length,) utterance-level statistics (mean MFCC, chroma, mel)
+INPUT_KINDS = ("image", "mfcc", "vector", "utterance")
+INPUTS = {
+    "cnn": "image",
+    "lstm": "image",
+    "cnn_lstm": "image",
+    "cnn_blstm": "image",
+    "cnn_blstm_attention": "image",
+    "vgg19": "image",
+    "resnet50": "image",
+    "mobilenetv3large": "image",
+    "densenet121": "image",
+    "cnn1d": "vector",
+    "cnn2d_mfcc": "mfcc",
+    "mlp": "utterance",
+}
+
+OPTIMIZERS = ("adam", "rmsprop")
+WEIGHTS = ("imagenet", None)
+
+
+def _check_name(name) -> str:
+    if not isinstance(name, str) or name not in MODEL_NAMES:
+        raise ParamsError("model", f"{name!r} is not one of: {', '.join(MODEL_NAMES)}")
+    return name
+
+
+def get(name: str) -> ModuleType:
+    """The module of model `name` (imported lazily; it does not import Keras until build())."""
+    return importlib.import_module(f"{__name__}.{_check_name(name)}")
+
+
+def input_kind(name: str) -> str:
+    """'image', 'mfcc', 'vector' or 'utterance': what model `name` reads."""
+    return INPUTS[_check_name(name)]
+
+
+def _number(key: str, value, default):
+    """Accept ints for float keys and YAML 1.1 strings such as '5e-5' (PyYAML reads them as str)."""
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            raise ParamsError(key, f"must be a number, got {value!r}") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ParamsError(key, f"must be a number, got {value!r}")
+    return float(value)
+
+
+def _check_value(prefix: str, key: str, value, default, choices: dict):
+    full = f"{prefix}.{key}"
+    if key in choices:
+        if value not in choices[key]:
+            allowed = ", ".join("null" if c is None else str(c) for c in choices[key])
+            raise ParamsError(full, f"{value!r} is not one of: {allowed}")
+        return value
+    if key == "weights":
+        if value is None or value == "imagenet":
+            return value
+        if isinstance(value, str) and value.endswith(".h5"):
+            return value  # a path to the application's `notop` weights file; checked by build()
+        raise ParamsError(full, f"{value!r} is not one of: imagenet, null, or a path to a notop .h5 file")
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ParamsError(full, f"must be true or false, got {value!r}")
+        return value
+    if isinstance(default, int):
+        lo = 1 if key in ("batch_size",) or "units" in key or "kernel" in key or "pool" in key else 0
+        if isinstance(value, bool) or not isinstance(value, int) or value < lo:
+            raise ParamsError(full, f"must be an integer >= {lo}, got {value!r}")
+        return value
+    if isinstance(default, float):
+        value = _number(full, value, default)
+        if key == "learning_rate" and not value > 0:
+            raise ParamsError(full, f"must be > 0, got {value!r}")
+        if key.endswith("rate") and key != "learning_rate" and not 0 <= value < 1:
+            raise ParamsError(full, f"must be in [0, 1), got {value!r}")
+        if value < 0:
+            raise ParamsError(full, f"must be >= 0, got {value!r}")
+        return value
+    if isinstance(default, (list, tuple)):
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = [value]
+        if (not isinstance(value, (list, tuple)) or not value
+                or any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in value)):
+            raise ParamsError(full, f"must be a non-empty list of positive integers, got {value!r}")
+        return list(value)
+    return value
+
+
+def hyperparameters(name: str, overrides: dict | None = None) -> dict:
+    """DEFAULTS of model `name` updated with params.yaml `models.<name>`; unknown keys and bad values
+    raise ParamsError naming `models.<name>.<key>`."""
+    module = get(name)
+    prefix = f"models.{name}"
+    if overrides is None:
+        overrides = {}
+    if not isinstance(overrides, dict):
+        raise ParamsError(prefix, f"must be a mapping of hyper-parameters, got {overrides!r}")
+    choices = {"optimizer": OPTIMIZERS, **getattr(module, "CHOICES", {})}
+    hp = dict(module.DEFAULTS)
+    for key, value in overrides.items():
+        if key not in hp:
+            raise ParamsError(f"{prefix}.{key}",
+                              f"unknown hyper-parameter; {name} has: {', '.join(module.DEFAULTS)}")
+        hp[key] = _check_value(prefix, key, value, module.DEFAULTS[key], choices)
+    return hp
+
+
+def make_optimizer(hp: dict):
+    """A fresh Keras optimizer from hp['optimizer'] ('adam' | 'rmsprop') and hp['learning_rate']."""
+    import keras
+
+    name = hp.get("optimizer", "adam")
+    lr = float(hp["learning_rate"])
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=lr)
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=lr)
+    raise ParamsError("optimizer", f"{name!r} is not one of: {', '.join(OPTIMIZERS)}")
+
+
+def register_custom_objects() -> None:
+    """Register the zoo's custom layers (package 'ser') so keras.saving.load_model finds them."""
+    importlib.import_module(f"{__name__}.blocks")
+
+
+def load_model(path, compile: bool = True):
+    """keras.saving.load_model with the zoo's custom layers registered."""
+    register_custom_objects()
+    import keras
+
+    return keras.saving.load_model(path, compile=compile)
+
+
+def all_defaults() -> dict:
+    return {name: dict(get(name).DEFAULTS) for name in MODEL_NAMES}
+
+
+def defaults_yaml() -> str:
+    import yaml
+
+    return yaml.safe_dump(all_defaults(), sort_keys=False, default_flow_style=None)
+
+
+def main(argv=None) -> None:
+    """`python -m pipeline models [--defaults]`: list the zoo (no Keras import)."""
+    import argparse
+
+    parser = argparse.ArgumentParser(prog="python -m pipeline models", description="list the model zoo")
+    parser.add_argument("--defaults", action="store_true",
+                        help="print every model's default hyper-parameters as YAML (params.yaml `models:`)")
+    args = parser.parse_args(argv)
+    if args.defaults:
+        sys.stdout.write(defaults_yaml())
+        return
+    rows = [("model", "input", "lr", "batch", "description")]
+    for name in MODEL_NAMES:
+        module = get(name)
+        doc = (module.__doc__ or "").strip().splitlines()
+        rows.append((name, module.INPUT, f"{module.DEFAULTS['learning_rate']:g}",
+                     str(module.DEFAULTS["batch_size"]), doc[0] if doc else ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+    for r in rows:
+        print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])
+

@@ -1,0 +1,32 @@
+"""Papers A and D: stacked LSTMs over the spectrogram's time frames; the 'no CNN' ablation."""
+from __future__ import annotations
+
+NAME = "lstm"
+INPUT = "image"
+DEFAULTS = {
+    "lstm_units": [64, 64],  # one LSTM layer per entry (paper A's reference: two of 64)
+    "dense_units": 64,
+    "dropout": True,
+    "dropout_rate": 0.3,
+    "l2": 0.01,  # on the dense layer
+    "optimizer": "adam",
+    "learning_rate": 0.001,
+    "batch_size": 32,
+}
+
+
+def build(input_shape: tuple, n_classes: int, hp: dict, norm: tuple | None = None):
+    """Image (height=mel bins, width=time, channels): one step per time column, height*channels features."""
+    import keras
+    from keras import layers
+
+    from pipeline.zoo import blocks
+
+    inputs, x = blocks.model_input(INPUT, input_shape, norm)
+    x = blocks.to_sequence(x)
+    units = blocks.as_list(hp["lstm_units"])
+    for i, n in enumerate(units):
+        x = layers.LSTM(n, return_sequences=i < len(units) - 1)(x)
+        x = blocks.dropout(x, hp)
+    x = blocks.dense_layers(x, hp, hp["dense_units"])
+    return keras.Model(inputs, blocks.classifier(x, n_classes), name=NAME)

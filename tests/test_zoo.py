@@ -1,0 +1,202 @@
+"""Model zoo: every model builds, trains one step, saves and reloads; registry and params checks;
+the offline ImageNet error. Tiny inputs so the file runs in a few minutes on 2 CPU cores."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from pipeline import zoo
+from pipeline.errors import ParamsError, UserError
+
+ROOT = Path(__file__).resolve().parents[1]
+PRETRAINED = ("vgg19", "resnet50", "mobilenetv3large", "densenet121")
+# Tiny inputs of each kind; 32x32 is the smallest size keras.applications accepts.
+SHAPES = {"image": (32, 32, 3), "mfcc": (16, 8, 1), "vector": (48,), "utterance": (20,)}
+N_CLASSES = 4
+
+
+def _norm(kind: str, shape: tuple):
+    """Statistics as the train stage would pass them: per feature / per MFCC coefficient."""
+    if kind == "image":
+        return None
+    rng = np.random.default_rng(1)
+    stats_shape = (shape[1],) if kind == "mfcc" else shape
+    return rng.normal(size=stats_shape).astype("float32"), rng.uniform(0.5, 2.0, size=stats_shape).astype("float32")
+
+
+def _data(shape: tuple, n: int = 4):
+    rng = np.random.default_rng(0)
+    x = rng.random((n, *shape), dtype=np.float32)
+    y = np.eye(N_CLASSES, dtype="float32")[np.arange(n) % N_CLASSES]
+    return x, y
+
+
+@pytest.mark.parametrize("name", zoo.MODEL_NAMES)
+def test_model_builds_trains_saves_and_reloads(name, tmp_path):
+    keras = pytest.importorskip("keras")
+    module = zoo.get(name)
+    assert module.NAME == name and module.INPUT == zoo.input_kind(name) in zoo.INPUT_KINDS
+    hp = zoo.hyperparameters(name, {"weights": None} if "weights" in module.DEFAULTS else None)
+    shape = SHAPES[module.INPUT]
+    model = module.build(shape, N_CLASSES, hp, _norm(module.INPUT, shape))
+    assert model.inputs[0].name == module.INPUT  # named input
+    assert tuple(model.output_shape) == (None, N_CLASSES)
+
+    # Tracing the train step of the big backbones takes minutes on 2 cores: run eagerly, except for
+    # the attention model, which also checks that the custom layer traces into a graph.
+    model.compile(optimizer=zoo.make_optimizer(hp), loss="categorical_crossentropy", jit_compile=False,
+                  run_eagerly=name != "cnn_blstm_attention")
+    x, y = _data(shape)
+    history = model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+    assert np.isfinite(history.history["loss"][0])
+
+    before = keras.ops.convert_to_numpy(model(x, training=False))
+    np.testing.assert_allclose(before.sum(axis=1), 1.0, rtol=1e-5)
+    path = tmp_path / "model.keras"
+    model.save(path)
+    reloaded = keras.saving.load_model(path)
+    after = keras.ops.convert_to_numpy(reloaded(x, training=False))
+    np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-6)
+
+
+def test_normalization_layer_uses_the_given_statistics():
+    keras = pytest.importorskip("keras")
+    from pipeline.zoo.blocks import normalization
+
+    x = np.random.default_rng(3).random((2, 16, 8, 1), dtype=np.float32)
+    mean, variance = np.arange(8, dtype="float32"), np.full(8, 4.0, "float32")
+    for stats in ((mean, variance), (mean[:, None], variance[:, None])):
+        out = keras.ops.convert_to_numpy(normalization((16, 8, 1), stats)(x))
+        np.testing.assert_allclose(out, (x - mean[:, None]) / 2.0, rtol=1e-5, atol=1e-6)
+    out = keras.ops.convert_to_numpy(normalization((16, 8, 1), (1.0, 4.0))(x))
+    np.testing.assert_allclose(out, (x - 1.0) / 2.0, rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError):
+        normalization((16, 8, 1), (np.zeros(5), np.ones(5)))
+
+
+def test_dropout_and_l2_ablations_remove_layers_and_penalties():
+    pytest.importorskip("keras")
+    hp = zoo.hyperparameters("cnn_blstm_attention", {"dropout": False, "l2": 0})
+    model = zoo.get("cnn_blstm_attention").build(SHAPES["image"], N_CLASSES, hp)
+    kinds = {type(layer).__name__ for layer in model.layers}
+    assert "Dropout" not in kinds and "AttentionPooling" in kinds and "Bidirectional" in kinds
+    assert not model.losses
+    full = zoo.get("cnn_blstm_attention").build(SHAPES["image"], N_CLASSES,
+                                                zoo.hyperparameters("cnn_blstm_attention"))
+    assert "Dropout" in {type(layer).__name__ for layer in full.layers} and full.losses
+
+
+def test_pretrained_gray_input_and_frozen_layers_with_a_local_weights_file(tmp_path):
+    keras = pytest.importorskip("keras")
+    # A notop weights file of the right architecture, as a user would put in place offline.
+    weights = tmp_path / "vgg19_notop.weights.h5"
+    keras.applications.VGG19(include_top=False, weights=None, input_shape=(32, 32, 3)).save_weights(weights)
+    hp = zoo.hyperparameters("vgg19", {"weights": str(weights), "dense_units": [8, 4]})
+    model = zoo.get("vgg19").build((32, 32, 1), N_CLASSES, hp)  # gray: repeated to RGB in the model
+    base = model.get_layer("backbone")
+    assert [layer.trainable for layer in base.layers[:15]] == [False] * 15
+    assert all(layer.trainable for layer in base.layers[15:] if layer.weights)
+    x, _ = _data((32, 32, 1), n=2)
+    assert tuple(model(x).shape) == (2, N_CLASSES)
+
+    missing = zoo.hyperparameters("vgg19", {"weights": str(tmp_path / "nope.h5")})
+    with pytest.raises(UserError, match="models.vgg19.weights"):
+        zoo.get("vgg19").build((32, 32, 3), N_CLASSES, missing)
+
+
+def test_imagenet_preprocess_matches_keras_applications():
+    keras = pytest.importorskip("keras")
+    from pipeline.zoo.blocks import ImageNetPreprocess
+
+    x = np.random.default_rng(2).random((2, 4, 4, 3), dtype=np.float32)
+    apps = keras.applications
+    for mode, reference in (("caffe", apps.vgg19.preprocess_input), ("torch", apps.densenet.preprocess_input),
+                            ("tf", apps.mobilenet_v2.preprocess_input)):
+        ours = keras.ops.convert_to_numpy(ImageNetPreprocess(mode)(x))
+        np.testing.assert_allclose(ours, reference(x * 255.0), rtol=1e-5, atol=1e-4)
+
+
+@pytest.mark.parametrize("name", PRETRAINED)
+def test_offline_imagenet_weights_give_one_clear_user_error(name, monkeypatch):
+    """For real: the download goes through a proxy that refuses connections, so this also holds on a
+    machine that is online. Skipped where the weights are already cached (nothing to download)."""
+    pytest.importorskip("keras")
+    from pipeline.zoo.blocks import keras_cache_dir
+
+    module = zoo.get(name)
+    if (Path(keras_cache_dir()) / module.WEIGHTS_FILE).exists():
+        pytest.skip(f"{module.WEIGHTS_FILE} is cached on this machine")
+    for var in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(var, raising=False)
+    for var in ("https_proxy", "HTTPS_PROXY", "http_proxy", "HTTP_PROXY"):
+        monkeypatch.setenv(var, "http://127.0.0.1:9")
+    with pytest.raises(UserError) as info:
+        module.build((32, 32, 3), N_CLASSES, zoo.hyperparameters(name))
+    message = str(info.value)
+    assert "\n" not in message
+    assert module.WEIGHTS_FILE in message and keras_cache_dir() in message
+    assert f"models.{name}.weights: null" in message
+
+
+def test_unknown_model_is_a_params_error_listing_the_names():
+    with pytest.raises(ParamsError) as info:
+        zoo.get("transformer")
+    assert info.value.key == "model"
+    assert "'transformer' is not one of: cnn, lstm, cnn_lstm" in str(info.value)
+    with pytest.raises(ParamsError):
+        zoo.hyperparameters("transformer", {})
+
+
+def test_hyperparameters_merge_and_check():
+    hp = zoo.hyperparameters("vgg19", {"learning_rate": "1e-4", "weights": None, "dropout": False})
+    assert hp["learning_rate"] == pytest.approx(1e-4) and hp["weights"] is None and hp["dropout"] is False
+    assert hp["batch_size"] == 16 and hp["frozen_layers"] == 15
+    assert zoo.hyperparameters("cnn", None) == zoo.get("cnn").DEFAULTS
+    assert zoo.get("cnn").DEFAULTS["l2"] == 0.01  # merging does not mutate the defaults
+
+    with pytest.raises(ParamsError) as info:
+        zoo.hyperparameters("cnn_blstm_attention", {"lstm_unit": 64})
+    assert info.value.key == "models.cnn_blstm_attention.lstm_unit"
+    assert "lstm_units" in str(info.value)
+    bad = [("cnn", {"optimizer": "sgdx"}, "optimizer"), ("cnn", {"dropout": "yes"}, "dropout"),
+           ("cnn", {"batch_size": 0}, "batch_size"), ("cnn", {"dropout_rate": 1.5}, "dropout_rate"),
+           ("cnn", {"learning_rate": 0}, "learning_rate"), ("cnn", {"filters": [32, "x"]}, "filters"),
+           ("vgg19", {"weights": "places365"}, "weights"), ("cnn", {"pooling": "max"}, "pooling")]
+    for name, overrides, key in bad:
+        with pytest.raises(ParamsError) as info:
+            zoo.hyperparameters(name, overrides)
+        assert info.value.key == f"models.{name}.{key}", overrides
+    with pytest.raises(ParamsError, match="models.mlp"):
+        zoo.hyperparameters("mlp", [1, 2])
+
+
+def test_every_model_has_the_common_hyperparameters():
+    for name in zoo.MODEL_NAMES:
+        defaults = zoo.get(name).DEFAULTS
+        for key in ("learning_rate", "batch_size", "optimizer", "dropout", "l2"):
+            assert key in defaults, (name, key)
+        assert defaults["optimizer"] in zoo.OPTIMIZERS
+        assert zoo.hyperparameters(name, dict(defaults)) == defaults  # defaults pass their own checks
+
+
+def test_defaults_yaml_matches_the_modules():
+    text = (ROOT / "pipeline" / "zoo" / "defaults.yaml").read_text()
+    assert yaml.safe_load(text) == zoo.all_defaults()
+
+
+def test_importing_the_registry_does_not_import_keras():
+    code = ("import sys, pipeline.zoo as z\n"
+            "for n in z.MODEL_NAMES: z.get(n); z.hyperparameters(n, {})\n"
+            "z.main([])\n"
+            "bad = [m for m in ('keras', 'tensorflow', 'jax', 'torch') if m in sys.modules]\n"
+            "assert not bad, bad\n")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True,
+                            env={**os.environ, "PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert "cnn_blstm_attention" in result.stdout
