@@ -192,7 +192,7 @@ def run(params: dict) -> dict:
 
     jobs = [(str(e.path), cfg.min_duration, cfg.silence_dbfs) for e, _ in pending]
     results = imap(_inspect, jobs, cfg.workers, desc="ingest: reading audio", chunksize=16)
-    for (entry, label), facts in zip(pending, results):
+    for (entry, label), facts in zip(pending, results, strict=True):
         stats = summary[entry.corpus]
         if "error" in facts:
             quarantine.append({"path": str(entry.path), "corpus": entry.corpus, "stage": "ingest",

@@ -149,7 +149,7 @@ def run(params: dict) -> dict:
     start = time.perf_counter()
     results = imap(render_item, rows, n_workers, desc="render: spectrograms", chunksize=8,
                    initializer=_init_worker, initargs=(params,))
-    for row, out in zip(rows, results):
+    for row, out in zip(rows, results, strict=True):
         if "error" in out:
             quarantine.append({"path": row["path"], "corpus": row["corpus"], "stage": "render",
                                "reason": out["error"], "item_id": row["item_id"]})

@@ -230,6 +230,8 @@ def format_table(df: pd.DataFrame) -> str:
     table = table.reindex(columns=[c for c in list(TARGET_LABELS) + ["total"] if c in table.columns])
     spk = df.groupby(["split", "corpus"])["speaker"].nunique().rename("speakers")
     table = table.join(spk, how="left")
+    table.loc[("total", ""), "speakers"] = df["speaker"].nunique()
+    table["speakers"] = table["speakers"].fillna(0).astype(int)
     return table.to_string()
 
 
