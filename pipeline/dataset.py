@@ -7,7 +7,6 @@ batches are then cut, converted to float and augmented on the fly, training spli
 """
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,10 +38,9 @@ def shard_files(split: str, root: Path = SHARDS) -> list[Path]:
 
 
 def _decode(png: bytes) -> np.ndarray:
-    from PIL import Image
+    from pipeline.features import decode_png
 
-    with Image.open(io.BytesIO(png)) as im:
-        arr = np.asarray(im)
+    arr = decode_png(png)
     return arr[..., None] if arr.ndim == 2 else arr
 
 
