@@ -36,8 +36,8 @@ AMIN = 1e-10
 TOP_DB = 80.0
 _DB_PER_NEPER = np.float32(10.0 / np.log(10.0))  # 10 * log10(x) == _DB_PER_NEPER * ln(x)
 # Store colormap images as indexed-colour PNGs (palette = the colormap): identical RGB pixels, ~0.4 ms less
-# per image to encode, ~35 % fewer bytes, faster to decode. Off while any reader decodes shards with a bare
-# np.asarray(PIL.Image.open(...)), which returns palette indices; decode_png and tf.io.decode_png are fine.
+# per image to encode, ~35 % fewer bytes, faster to decode. Readers must decode with decode_png (or tf.io.decode_png), not a bare
+# np.asarray(PIL.Image.open(...)), which returns palette indices.
 INDEXED_COLORMAP_PNG = True
 
 
