@@ -15,13 +15,15 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 repro: $(STAMP)
-	$(BIN)/dvc repro
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q
+	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
-	$(BIN)/python bench/bench_render.py
+	$(BIN)/python bench/bench_render.py --files 200
+	$(BIN)/python bench/bench_stages.py --sizes 1000 4000 16000
+	$(BIN)/python bench/bench_train_input.py
 
 clean-venv:
 	rm -rf $(VENV)
