@@ -79,7 +79,7 @@ def main(argv=None) -> dict:
     from pipeline import zoo
 
     module = zoo.get(cfg.model)
-    model = module.build(data.x.shape[1:], len(classes), dict(cfg.hp))
+    model = zoo.build(cfg.model, data.x.shape[1:], len(classes), dict(cfg.hp))
     model.compile(optimizer=zoo.make_optimizer(cfg.hp), loss="categorical_crossentropy")
     xb, yb = seq[0]
     model.train_on_batch(xb, yb)  # warm-up: graph tracing

@@ -159,7 +159,7 @@ def run(params: dict) -> dict:
         import shutil
 
         shutil.rmtree(CHECKPOINTS, ignore_errors=True)
-        model = module.build(train.x.shape[1:], len(classes), hp, norm=norm)
+        model = zoo.build(cfg.model, train.x.shape[1:], len(classes), hp, norm=norm)
         model.compile(optimizer=zoo.make_optimizer(hp), loss="categorical_crossentropy", metrics=["accuracy"])
     CHECKPOINTS.mkdir(parents=True, exist_ok=True)
 

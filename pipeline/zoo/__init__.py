@@ -5,7 +5,7 @@ stages can validate `model` and `models.<name>` in params.yaml and learn which e
 to render at no cost. Keras is imported by a model's `build`, by `make_optimizer` and by `load_model`.
 
     hp = zoo.hyperparameters(name, params["models"].get(name))   # DEFAULTS + overrides, checked
-    model = zoo.get(name).build(input_shape, n_classes, hp, norm)  # uncompiled, softmax output
+    model = zoo.build(name, input_shape, n_classes, hp, norm)      # uncompiled, softmax output
     model.compile(optimizer=zoo.make_optimizer(hp), loss="categorical_crossentropy", ...)
     model = zoo.load_model("models/model.keras")                 # registers the custom layers first
 
@@ -68,6 +68,30 @@ def _check_name(name) -> str:
 def get(name: str) -> ModuleType:
     """The module of model `name` (imported lazily; it does not import Keras until build())."""
     return importlib.import_module(f"{__name__}.{_check_name(name)}")
+
+
+# Keras' default BatchNormalization momentum (0.99) needs several hundred steps before the moving
+# statistics forget their initial values; a small corpus gives ~30 steps an epoch, so validation ran on
+# stale statistics for ten epochs (constant predictions, early stopping on garbage). 0.9 tracks within
+# an epoch. Applied to every BatchNormalization a model trains, the pretrained backbones' included.
+BATCHNORM_MOMENTUM = 0.9
+
+
+def build(name: str, input_shape: tuple, n_classes: int, hp: dict, norm=None):
+    """Build model `name` (uncompiled) with the zoo-wide training settings applied."""
+    import keras
+
+    model = get(name).build(tuple(input_shape), n_classes, hp, norm=norm)
+    for layer in _all_layers(model):
+        if isinstance(layer, keras.layers.BatchNormalization) and layer.trainable:
+            layer.momentum = BATCHNORM_MOMENTUM
+    return model
+
+
+def _all_layers(layer):
+    for child in getattr(layer, "layers", []):
+        yield child
+        yield from _all_layers(child)
 
 
 def input_kind(name: str) -> str:
