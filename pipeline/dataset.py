@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from pipeline.errors import UserError
 
 SHARDS = Path("data/processed/shards")
-META_COLUMNS = ["name", "corpus", "speaker", "label", "augmented", "item_id", "utt_id"]
+META_COLUMNS = ["name", "corpus", "speaker", "label", "augmented", "item_id", "utt_id", "source_path"]
 
 
 @dataclass

@@ -122,7 +122,7 @@ def run(params: dict) -> dict:
                            "confusion_matrix": result["confusion_matrix"]})
     pred = pd.DataFrame({"name": data.meta["name"], "corpus": data.meta["corpus"], "speaker": data.meta["speaker"],
                          "actual": [all_labels[i] for i in y_true], "predicted": [all_labels[i] for i in y_pred],
-                         "confidence": probs.max(axis=1).round(4)})
+                         "confidence": probs.max(axis=1).round(4), "path": data.meta["source_path"]})
     write_csv(PREDICTIONS, pred)
     plot_confusion(result["confusion_matrix"], all_labels, CONFUSION_PNG,
                    f"{params.get('model')}: test accuracy {result['accuracy']:.3f}, UAR {result['uar']:.3f}")

@@ -15,25 +15,41 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import UserError
-from pipeline.io import write_json
+from pipeline.io import atomic_path, write_json
 from pipeline.params import load, section
 
 log = logging.getLogger("pipeline.export")
 
 
-def export(model, out: Path) -> dict:
+def export(model, out: Path, input_shape: tuple) -> dict:
     import tensorflow as tf
 
     saved = out / "saved_model"
     shutil.rmtree(saved, ignore_errors=True)
     model.export(str(saved), format="tf_saved_model", verbose=False)
-    converter = tf.lite.TFLiteConverter.from_saved_model(str(saved))
-    # LSTMs with dynamic loops need TF ops beyond the TFLite builtins
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS, tf.lite.OpsSet.SELECT_TF_OPS]
-    converter._experimental_lower_tensor_list_ops = False
     tflite = out / "model.tflite"
-    tflite.write_bytes(converter.convert())
+    with atomic_path(tflite) as tmp:
+        tmp.write_bytes(to_tflite(model, input_shape))
     return {"saved_model": str(saved), "tflite": str(tflite)}
+
+
+def to_tflite(model, input_shape: tuple) -> bytes:
+    """TFLite flatbuffer with TFLite builtin ops only, so the stock interpreter (tf.lite, ai-edge-litert,
+    tflite-runtime) runs it without the Flex delegate.
+
+    The recurrent models loop over time with TensorList ops, which TFLite lowers to builtins only when
+    every shape is static and the weights are constants: so the graph is traced for one example
+    (batch 1, the usual TFLite input) and its variables frozen first.
+    """
+    import tensorflow as tf
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    fn = tf.function(lambda x: model(x, training=False))
+    concrete = fn.get_concrete_function(tf.TensorSpec((1, *input_shape), tf.float32))
+    frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False)
+    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+    return converter.convert()
 
 
 def run_saved_model(path: Path, x: np.ndarray) -> np.ndarray:
@@ -43,19 +59,32 @@ def run_saved_model(path: Path, x: np.ndarray) -> np.ndarray:
     return np.asarray(loaded.serve(tf.constant(x, dtype=tf.float32)))
 
 
-def run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
-    import tensorflow as tf
+def tflite_interpreter(path: Path):
+    """The LiteRT interpreter where ai-edge-litert is installed, else TensorFlow's own (deprecated there)."""
+    try:
+        from ai_edge_litert.interpreter import Interpreter
+    except ImportError:
+        import warnings
 
-    interp = tf.lite.Interpreter(model_path=str(path))
+        import tensorflow as tf
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # "tf.lite.Interpreter is deprecated"
+            return tf.lite.Interpreter(model_path=str(path))
+    return Interpreter(model_path=str(path))
+
+
+def run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
+    """Run the batch-1 TFLite model on each row of x."""
+    interp = tflite_interpreter(path)
+    interp.allocate_tensors()
     inp = interp.get_input_details()[0]
     outp = interp.get_output_details()[0]
     results = []
     for row in x:
-        interp.resize_tensor_input(inp["index"], (1,) + row.shape)
-        interp.allocate_tensors()
         interp.set_tensor(inp["index"], row[None].astype(np.float32))
         interp.invoke()
-        results.append(interp.get_tensor(outp["index"])[0])
+        results.append(interp.get_tensor(outp["index"])[0].copy())
     return np.stack(results)
 
 
@@ -77,7 +106,7 @@ def main(argv=None) -> None:
     model, info = load_model()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    paths = export(model, out)
+    paths = export(model, out, tuple(info["input_shape"]))
     write_json(out / "labels.json", dict(info, audio=section(params, "audio"), features=section(params, "features")))
     from pipeline.dataset import load_split
 

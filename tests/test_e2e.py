@@ -1,0 +1,160 @@
+"""End to end: `dvc repro` on a small demo configuration in a temporary copy of the repo."""
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "models", "metrics", "dvclive", "__pycache__",
+                                ".pytest_cache", "bench", "*.egg-info", "tmp", "cache")
+
+SMALL = {
+    "demo": {"voices": 6, "sentences": 4, "seed": 7},
+    "features": {"image_height": 32, "image_width": 32, "shard_rows": 50, "workers": 2},
+    "model": "cnn",
+    "train": {"epochs": 1, "batch_size": 16},
+    "balance": {"method": "oversample", "seed": 1},
+}
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(base.get(k, {}), v) if isinstance(v, dict) else v
+    return out
+
+
+def _run(args, cwd, env):
+    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
+    return proc
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory):
+    root = tmp_path_factory.mktemp("repo") / "ser"
+    shutil.copytree(REPO, root, ignore=IGNORE)
+    (root / "data" / "raw").mkdir(parents=True)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    (root / "params.yaml").write_text(yaml.safe_dump(_merge(params, SMALL), sort_keys=False))
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               DVC_NO_ANALYTICS="1", KERAS_BACKEND="tensorflow")
+    for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.com"],
+                ["git", "config", "user.name", "t"], ["git", "add", "-A"], ["git", "commit", "-qm", "init"]):
+        _run(cmd, root, env)
+    _run([sys.executable, "-m", "dvc", "repro"], root, env)
+    return root, env
+
+
+def test_repro_writes_every_stage_output(repo):
+    root, _ = repo
+    ingest = json.loads((root / "metrics/ingest.json").read_text())
+    assert ingest["used_demo"] and ingest["corpora"]["demo"]["kept"] == 6 * 4 * 7
+    for split in ("train", "val", "test"):
+        assert list((root / "data/processed/shards" / split).glob("*.parquet"))
+    metrics = json.loads((root / "metrics/metrics.json").read_text())
+    for key in ("accuracy", "uar", "macro_f1", "weighted_f1", "loss"):
+        assert 0.0 <= metrics[key] <= (1.0 if key != "loss" else 100.0)
+    assert (root / "models/model.keras").exists()
+    assert (root / "metrics/confusion_matrix.png").stat().st_size > 1000
+    assert "| accuracy (WA)" in (root / "metrics/report.md").read_text()
+    preds = (root / "metrics/predictions.csv").read_text().splitlines()
+    assert preds[0].startswith("name,corpus,speaker,actual,predicted")
+
+
+def _predict(root, env, *args):
+    return subprocess.run([sys.executable, "-m", "pipeline", "predict", *map(str, args)], cwd=root, env=env,
+                          capture_output=True, text=True)
+
+
+def test_predict_agrees_with_evaluate_and_reports_bad_inputs(repo):
+    root, env = repo
+    evaluated = pd.read_csv(root / "metrics/predictions.csv").head(6)
+    bad_text = root / "notes.wav"
+    bad_text.write_text("not audio")
+    proc = _predict(root, env, "--json", *evaluated["path"], "missing.wav", bad_text)
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(rows) == len(evaluated) + 2
+    for row, (_, ev) in zip(rows, evaluated.iterrows()):
+        assert row["path"] == ev["path"] and row["windows"] == 1
+        assert row["emotion"] == ev["predicted"]
+        assert row["confidence"] == pytest.approx(ev["confidence"], abs=2e-4)
+        assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+    assert "no such file" in rows[-2]["error"] and "unreadable" in rows[-1]["error"]
+    assert "2 of 8 files could not be scored" in proc.stderr
+
+
+def test_predict_windows_long_recordings_at_any_rate_and_channel_count(repo, tmp_path):
+    import soundfile as sf
+    import soxr
+
+    root, env = repo
+    clips = [sf.read(p, dtype="float32") for p in sorted((root / "data/demo").rglob("*.wav"))[:4]]
+    sr = clips[0][1]
+    speech = np.concatenate([c for c, _ in clips])  # about 8 s
+    long_flac = tmp_path / "long_44k_stereo.flac"
+    stereo = soxr.resample(np.stack([speech, 0.5 * speech], axis=1), sr, 44100)
+    sf.write(long_flac, stereo, 44100, subtype="PCM_24", format="FLAC")
+    short_8k = tmp_path / "short_8k.wav"
+    sf.write(short_8k, soxr.resample(clips[0][0], sr, 8000), 8000, subtype="PCM_U8")
+    proc = _predict(root, env, "--json", "--per-window", tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    rows = {Path(r["path"]).name: r for r in map(json.loads, proc.stdout.splitlines())}
+    long, short = rows["long_44k_stereo.flac"], rows["short_8k.wav"]
+    assert long["windows"] >= 4 and len(long["per_window"]) == long["windows"]
+    mean = {k: np.mean([w[k] for w in long["per_window"]]) for k in long["probabilities"]}
+    assert mean == pytest.approx(long["probabilities"], abs=1e-5)
+    assert short["windows"] == 1 and short["emotion"] in short["probabilities"]
+    table = _predict(root, env, "--per-window", long_flac)
+    assert table.returncode == 0 and "window 1.5s" in table.stdout
+
+
+def test_predict_fails_only_when_every_input_fails(repo):
+    root, env = repo
+    proc = _predict(root, env, "missing.wav", "also-missing.flac")
+    assert proc.returncode == 2
+    assert "error: every input failed" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_export_round_trips_to_savedmodel_and_tflite(repo, tmp_path):
+    root, env = repo
+    out = tmp_path / "export"
+    proc = _run([sys.executable, "-m", "pipeline", "export", "--out", str(out), "--check", "8"], root, env)
+    assert "same top class on 100%" in proc.stdout
+    import tensorflow as tf
+
+    from pipeline.dataset import load_split
+    from pipeline.export import run_saved_model, run_tflite
+    from pipeline.zoo import load_model
+
+    labels = json.loads((out / "labels.json").read_text())
+    assert labels["labels"] and labels["audio"]["sample_rate"] == 16000
+    x = load_split("test", "image", root=root / "data/processed/shards").x[:8].astype(np.float32) / 255.0
+    keras_probs = np.asarray(load_model(root / "models/model.keras").predict(x, verbose=0))
+    assert tf.saved_model.contains_saved_model(str(out / "saved_model"))
+    np.testing.assert_allclose(run_saved_model(out / "saved_model", x), keras_probs, atol=1e-5)
+    np.testing.assert_allclose(run_tflite(out / "model.tflite", x), keras_probs, atol=1e-4)
+
+
+def test_changing_model_or_train_params_only_reruns_train_and_evaluate(repo):
+    # Last: it retrains the model the tests above use.
+    root, env = repo
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["model"] = "mlp"
+    params["train"]["epochs"] = 2
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    status = _run([sys.executable, "-m", "dvc", "status", "--json"], root, env).stdout
+    assert set(json.loads(status)) == {"train", "evaluate"}
+    log = _run([sys.executable, "-m", "dvc", "repro"], root, env).stdout
+    ran = set(re.findall(r"Running stage '(\w+)'", log))
+    assert ran == {"train", "evaluate"}, log
+    assert json.loads((root / "metrics/metrics.json").read_text())["model"] == "mlp"
