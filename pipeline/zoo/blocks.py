@@ -111,6 +111,16 @@ def to_sequence(x):
     return layers.Reshape((width, height * channels))(x)
 
 
+def lstm(units: int, return_sequences: bool = False, bidirectional: bool = False):
+    """An LSTM layer (optionally bidirectional) that computes in float32 even under a mixed-precision
+    policy: JAX's cuDNN RNN kernel rejects float16, and the recurrent state drifts in half precision.
+    Keras casts its inputs to float32; the convolutions around it keep the mixed policy."""
+    policy = keras.config.dtype_policy()
+    dtype = "float32" if policy.compute_dtype != policy.variable_dtype else None
+    layer = layers.LSTM(units, return_sequences=return_sequences, dtype=dtype)
+    return layers.Bidirectional(layer, dtype=dtype) if bidirectional else layer
+
+
 def dense_layers(x, hp: dict, units, batch_norm: bool = False):
     """Dense ReLU (L2) [-> BatchNorm] -> Dropout for each entry of `units`."""
     for n in as_list(units):

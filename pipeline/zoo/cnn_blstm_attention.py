@@ -20,14 +20,13 @@ DEFAULTS = {
 
 def build(input_shape: tuple, n_classes: int, hp: dict, norm: tuple | None = None):
     import keras
-    from keras import layers
 
     from pipeline.zoo import blocks
 
     inputs, x = blocks.model_input(INPUT, input_shape, norm)
     x = blocks.conv2d_blocks(x, hp)
     x = blocks.to_sequence(x)
-    x = layers.Bidirectional(layers.LSTM(hp["lstm_units"], return_sequences=True))(x)
+    x = blocks.lstm(hp["lstm_units"], return_sequences=True, bidirectional=True)(x)
     x = blocks.AttentionPooling(hp["attention_units"], name="attention")(x)
     x = blocks.dropout(x, hp)
     x = blocks.dense_layers(x, hp, hp["dense_units"])

@@ -18,7 +18,6 @@ DEFAULTS = {
 def build(input_shape: tuple, n_classes: int, hp: dict, norm: tuple | None = None):
     """Image (height=mel bins, width=time, channels): one step per time column, height*channels features."""
     import keras
-    from keras import layers
 
     from pipeline.zoo import blocks
 
@@ -26,7 +25,7 @@ def build(input_shape: tuple, n_classes: int, hp: dict, norm: tuple | None = Non
     x = blocks.to_sequence(x)
     units = blocks.as_list(hp["lstm_units"])
     for i, n in enumerate(units):
-        x = layers.LSTM(n, return_sequences=i < len(units) - 1)(x)
+        x = blocks.lstm(n, return_sequences=i < len(units) - 1)(x)
         x = blocks.dropout(x, hp)
     x = blocks.dense_layers(x, hp, hp["dense_units"])
     return keras.Model(inputs, blocks.classifier(x, n_classes), name=NAME)
