@@ -145,16 +145,27 @@ def test_export_round_trips_to_savedmodel_and_tflite(repo, tmp_path):
     np.testing.assert_allclose(run_tflite(out / "model.tflite", x), keras_probs, atol=1e-4)
 
 
-def test_changing_model_or_train_params_only_reruns_train_and_evaluate(repo):
+def test_experiment_with_another_model_reruns_only_train_and_evaluate_and_diffs(repo):
     # Last: it retrains the model the tests above use.
     root, env = repo
+    _run(["git", "add", "-A"], root, env)
+    _run(["git", "commit", "-qm", "baseline results"], root, env)
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["model"] = "mlp"
-    params["train"]["epochs"] = 2
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status = _run([sys.executable, "-m", "dvc", "status", "--json"], root, env).stdout
     assert set(json.loads(status)) == {"train", "evaluate"}
-    log = _run([sys.executable, "-m", "dvc", "repro"], root, env).stdout
+    _run(["git", "checkout", "params.yaml"], root, env)
+
+    log = _run([sys.executable, "-m", "dvc", "exp", "run", "-n", "try-mlp", "-S", "model=mlp",
+                "-S", "train.epochs=2"], root, env).stdout
     ran = set(re.findall(r"Running stage '(\w+)'", log))
     assert ran == {"train", "evaluate"}, log
-    assert json.loads((root / "metrics/metrics.json").read_text())["model"] == "mlp"
+    diff = json.loads(_run([sys.executable, "-m", "dvc", "metrics", "diff", "--json"], root, env).stdout)
+    assert diff["metrics/metrics.json"]["model"] == {"old": "cnn", "new": "mlp"}
+    shown = json.loads(_run([sys.executable, "-m", "dvc", "exp", "show", "--json"], root, env).stdout)
+    found = [exp for rev in shown for exp in (rev.get("experiments") or [])
+             if exp.get("name") == "try-mlp"]
+    assert found, "experiment try-mlp missing from dvc exp show"
+    metrics = found[0]["revs"][0]["data"]["metrics"]["metrics/metrics.json"]["data"]
+    assert metrics["model"] == "mlp" and 0.0 <= metrics["uar"] <= 1.0
