@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +23,8 @@ from pipeline.errors import UserError
 from pipeline.params import load
 
 HOP_SECONDS = 1.5  # windows overlap by half of the 3 s window
+CHUNK_FILES = 256  # files scored (and printed) at a time, so memory stays flat on a large folder
+PARALLEL_FROM = 16  # files; fewer are prepared in this process (a worker pool costs more than it saves)
 
 
 @dataclass
@@ -41,7 +44,20 @@ def collect(paths: list[str]) -> list[Path]:
     return files
 
 
-def prepare(path: Path, params: dict, input_kind: str) -> Prepared:
+def configs(params: dict, input_kind: str):
+    """The audio and feature settings the model was trained with, plus the extra column it reads."""
+    import dataclasses
+
+    from pipeline import audio, features
+
+    acfg = audio.AudioConfig.from_params(params)
+    fcfg = features.FeatureConfig.from_params(params)
+    if input_kind != "image" and input_kind not in fcfg.extra:
+        fcfg = dataclasses.replace(fcfg, extra=(*fcfg.extra, input_kind))
+    return acfg, fcfg
+
+
+def prepare(path: Path, acfg, fcfg, input_kind: str) -> Prepared:
     """Audio -> model inputs per window, with the training code path. No Keras here."""
     from pipeline import audio, features
 
@@ -49,10 +65,6 @@ def prepare(path: Path, params: dict, input_kind: str) -> Prepared:
     try:
         if not path.exists():
             raise audio.AudioFormatError("no such file")
-        acfg = audio.AudioConfig.from_params(params)
-        fcfg = features.FeatureConfig.from_params(params)
-        if input_kind != "image" and input_kind not in fcfg.extra:
-            fcfg.extra = list(fcfg.extra) + [input_kind]
         samples, sr = audio.read(path)
         reason = audio.check(samples, sr, 0.0, -120.0)
         if reason:
@@ -67,6 +79,26 @@ def prepare(path: Path, params: dict, input_kind: str) -> Prepared:
     except Exception as exc:  # per-file error; the other files are still scored
         out.error = str(exc) if isinstance(exc, audio.AudioFormatError) else f"{type(exc).__name__}: {exc}"
     return out
+
+
+def _prepare_job(job) -> Prepared:
+    return prepare(*job)
+
+
+def prepared_chunks(files: list[Path], acfg, fcfg, input_kind: str, chunk: int = CHUNK_FILES):
+    """Prepared files in order, `chunk` at a time, across processes when there are many."""
+    from pipeline.parallel import imap
+
+    workers = 1 if len(files) < PARALLEL_FROM else (os.cpu_count() or 1)
+    jobs = [(f, acfg, fcfg, input_kind) for f in files]
+    batch = []
+    for item in imap(_prepare_job, jobs, workers, desc="predict: audio", chunksize=4):
+        batch.append(item)
+        if len(batch) == chunk:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def score(model, prepared: list[Prepared], labels: list[str]) -> list[dict]:
@@ -87,10 +119,12 @@ def score(model, prepared: list[Prepared], labels: list[str]) -> list[dict]:
     return rows
 
 
-def format_table(rows: list[dict], labels: list[str], per_window: bool) -> str:
-    width = max([len(r["path"]) for r in rows] + [4])
+def format_table(rows: list[dict], labels: list[str], per_window: bool, width: int = 0,
+                 header: bool = True) -> str:
+    """[A header line and a rule, then] one line per file (and per window with per_window)."""
+    width = max([width, 4] + [len(r["path"]) for r in rows])
     head = f"{'file':<{width}}  {'emotion':<9} {'conf':>5}  " + " ".join(f"{lab[:7]:>7}" for lab in labels)
-    out = [head, "-" * len(head)]
+    out = [head, "-" * len(head)] if header else []
     for r in rows:
         if "error" in r:
             out.append(f"{r['path']:<{width}}  error: {r['error']}")
@@ -128,34 +162,40 @@ def main(argv=None) -> None:
     files = collect(args.paths)
     if not files:
         raise UserError("no audio files found in: " + ", ".join(args.paths))
-    prepared = [prepare(f, params, info["input"]) for f in files]  # audio path first: no Keras needed yet
+    acfg, fcfg = configs(params, info["input"])  # bad params fail here, before any work
+    model = None
+    scored_files, failed = 0, 0
+    writer = None
+    for chunk in prepared_chunks(files, acfg, fcfg, info["input"]):
+        if model is None and any(not p.error for p in chunk):  # Keras only once there is audio to score
+            from pipeline.evaluate import load_model_file
 
-    from pipeline.evaluate import load_model_file
-
-    model = load_model_file(model_path)
-    rows = score(model, prepared, labels)
-    if args.json:
-        for r in rows:
-            if not args.per_window:
-                r.pop("per_window", None)
-            print(json.dumps(r))
-    elif args.csv:
-        writer = csv.writer(sys.stdout)
-        writer.writerow(["path", "emotion", "confidence", "windows"] + labels + ["error"])
-        for r in rows:
-            if "error" in r:
-                writer.writerow([r["path"], "", "", ""] + [""] * len(labels) + [r["error"]])
-            else:
-                writer.writerow([r["path"], r["emotion"], f"{r['confidence']:.4f}", r["windows"]]
-                                + [f"{r['probabilities'][lab]:.4f}" for lab in labels] + [""])
-    else:
-        print(format_table(rows, labels, args.per_window))
-    failed = sum("error" in r for r in rows)
+            model = load_model_file(model_path)
+        scored = score(model, chunk, labels)
+        if args.json:
+            for r in scored:
+                if not args.per_window:
+                    r.pop("per_window", None)
+                print(json.dumps(r), flush=True)
+        elif args.csv:
+            if writer is None:
+                writer = csv.writer(sys.stdout)
+                writer.writerow(["path", "emotion", "confidence", "windows"] + labels + ["error"])
+            for r in scored:
+                if "error" in r:
+                    writer.writerow([r["path"], "", "", ""] + [""] * len(labels) + [r["error"]])
+                else:
+                    writer.writerow([r["path"], r["emotion"], f"{r['confidence']:.4f}", r["windows"]]
+                                    + [f"{r['probabilities'][lab]:.4f}" for lab in labels] + [""])
+        else:
+            print(format_table(scored, labels, args.per_window, width=max(len(str(f)) for f in files),
+                               header=scored_files == 0), flush=True)
+        scored_files += len(scored)
+        failed += sum("error" in r for r in scored)
     if failed:
-        print(f"{failed} of {len(rows)} files could not be scored", file=sys.stderr)
-    if failed == len(rows):
+        print(f"{failed} of {scored_files} files could not be scored", file=sys.stderr)
+    if failed == scored_files:
         raise UserError("every input failed")
-
 
 if __name__ == "__main__":
     from pipeline.__main__ import run_main

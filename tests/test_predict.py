@@ -1,0 +1,69 @@
+"""predict's audio path (no model): folders collected, windows cut, per-file errors, the model's input kind."""
+from __future__ import annotations
+
+import numpy as np
+import soundfile as sf
+import yaml
+
+from pipeline import audio, features
+from pipeline.predict import HOP_SECONDS, collect, configs, prepare, prepared_chunks
+
+PARAMS = yaml.safe_load(open("params.yaml"))
+
+
+def speech_like(seconds: float, sr: int) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.4 * np.sin(2 * np.pi * 180 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))).astype(np.float32)
+
+
+def test_collect_takes_audio_from_folders_and_keeps_named_files(tmp_path):
+    (tmp_path / "sub").mkdir()
+    for name in ("a.wav", "sub/b.flac", "notes.txt", "._c.wav"):
+        (tmp_path / name).write_bytes(b"x")
+    files = collect([str(tmp_path), "missing.wav"])
+    assert [f.name for f in files] == ["a.wav", "b.flac", "missing.wav"]
+
+
+def test_long_recording_is_scored_on_overlapping_windows_like_training(tmp_path):
+    acfg, fcfg = configs(PARAMS, "image")
+    long_path, short_path = tmp_path / "long.wav", tmp_path / "short.flac"
+    sf.write(long_path, np.stack([speech_like(10.0, 44100)] * 2, axis=1), 44100, subtype="PCM_24")
+    sf.write(short_path, speech_like(2.0, 8000), 8000)
+    long, short = prepare(long_path, acfg, fcfg, "image"), prepare(short_path, acfg, fcfg, "image")
+    assert long.error is None and short.error is None
+    # 10 s (trimmed by at most a frame) in 3 s windows every 1.5 s, the last aligned to the end
+    assert len(long.inputs) == int(np.ceil((10.0 - acfg.duration) / HOP_SECONDS)) + 1
+    assert all(x.shape == fcfg.image_shape and x.dtype == np.float32 and 0 <= x.min() <= x.max() <= 1
+               for x in long.inputs)
+    # a short file is exactly the image render makes for training
+    samples, sr = audio.read(short_path)
+    trained = features.decode_png(features.render(audio.standardise(samples, sr, acfg), acfg.sample_rate,
+                                                  fcfg).png)
+    assert len(short.inputs) == 1 and np.array_equal(short.inputs[0], trained.astype(np.float32) / 255.0)
+
+
+def test_bad_inputs_get_their_own_error_and_the_rest_are_prepared(tmp_path):
+    acfg, fcfg = configs(PARAMS, "image")
+    good = tmp_path / "good.wav"
+    sf.write(good, speech_like(1.0, 16000), 16000)
+    text = tmp_path / "text.wav"
+    text.write_text("hello")
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16000, dtype=np.float32), 16000)
+    files = [good, text, tmp_path / "gone.wav", silent]
+    chunks = list(prepared_chunks(files, acfg, fcfg, "image", chunk=3))
+    assert [len(c) for c in chunks] == [3, 1]
+    prepared = [p for c in chunks for p in c]
+    assert prepared[0].error is None and len(prepared[0].inputs) == 1
+    assert prepared[1].error.startswith("unreadable") and prepared[2].error == "no such file"
+    assert prepared[3].error.startswith("silent")
+
+
+def test_feature_models_get_their_column_even_when_params_do_not_ask(tmp_path):
+    params = dict(PARAMS, features=dict(PARAMS["features"], extra=[]))
+    _, fcfg = configs(params, "utterance")
+    assert fcfg.extra == ("utterance",)
+    path = tmp_path / "a.wav"
+    sf.write(path, speech_like(1.5, 16000), 16000)
+    prepared = prepare(path, *configs(params, "mfcc"), "mfcc")
+    assert prepared.error is None and prepared.inputs[0].ndim == 3 and prepared.inputs[0].shape[-1] == 1
