@@ -30,12 +30,17 @@ REPORT = Path("metrics/balance.json")
 METHODS = ("none", "undersample", "oversample")
 
 
-def plan(split_df: pd.DataFrame, params: dict) -> pd.DataFrame:
+def settings(params: dict) -> tuple[str, int | None, int, Augmenter]:
+    """(method, target, seed, augmenter) from `balance` and `augment`; ParamsError names a bad key."""
     b = section(params, "balance")
     method = choice(b, "method", "balance", METHODS, default="none")
     target = number(b, "target", "balance", default=None, lo=1, integer=True, allow_none=True)
     seed = number(b, "seed", "balance", default=42, integer=True)
-    augmenter = Augmenter.from_params(params)  # validated even when unused, so a typo fails now
+    return method, target, seed, Augmenter.from_params(params)  # checked even when unused
+
+
+def plan(split_df: pd.DataFrame, params: dict) -> pd.DataFrame:
+    method, target, seed, augmenter = settings(params)
 
     df = split_df.copy()
     df["item_id"] = df["corpus"] + "_" + df["utt_id"]

@@ -15,7 +15,8 @@ from pipeline.errors import ParamsError
 PARAMS_FILE = Path("params.yaml")
 
 
-def load(path: Path | str = PARAMS_FILE) -> dict:
+def load(path: Path | str = PARAMS_FILE, check: bool = True) -> dict:
+    """params.yaml as a dict; with `check`, every section is checked first (see check_all)."""
     path = Path(path)
     if not path.exists():
         raise ParamsError(str(path), "file not found (run from the repository root)")
@@ -25,7 +26,26 @@ def load(path: Path | str = PARAMS_FILE) -> dict:
         raise ParamsError(str(path), f"not valid YAML: {exc}") from None
     if not isinstance(params, dict):
         raise ParamsError(str(path), "must be a mapping of sections")
+    if check:
+        check_all(params)
     return params
+
+
+def check_all(params: dict) -> None:
+    """Run every stage's checks, so a bad value anywhere (an unknown model, corpus or channel mode, a bad
+    ratio) fails the first stage that runs, in a second and naming its key, not after hours of work.
+    Keras-free: the zoo registry and its defaults are plain Python."""
+    from pipeline import balance, demo_corpus, ingest, split, train
+    from pipeline.audio import AudioConfig
+    from pipeline.features import FeatureConfig
+
+    demo_corpus.read_params(params)
+    ingest.IngestConfig.from_params(params)
+    split.SplitConfig.from_params(params)
+    balance.settings(params)
+    AudioConfig.from_params(params)
+    FeatureConfig.from_params(params)
+    train.TrainConfig.from_params(params)
 
 
 def section(params: dict, name: str) -> dict:
