@@ -44,7 +44,7 @@ def test_model_builds_trains_saves_and_reloads(name, tmp_path):
     assert module.NAME == name and module.INPUT == zoo.input_kind(name) in zoo.INPUT_KINDS
     hp = zoo.hyperparameters(name, {"weights": None} if "weights" in module.DEFAULTS else None)
     shape = SHAPES[module.INPUT]
-    model = module.build(shape, N_CLASSES, hp, _norm(module.INPUT, shape))
+    model = zoo.build(name, shape, N_CLASSES, hp, _norm(module.INPUT, shape))
     assert model.inputs[0].name == module.INPUT  # named input
     assert tuple(model.output_shape) == (None, N_CLASSES)
 
