@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import shutil
 import time
 from collections import Counter
@@ -68,13 +69,19 @@ def render_item(row: dict) -> dict:
         return {"error": f"{type(exc).__name__}: {exc}"}
     suffix = f"_aug{int(row['copy']):02d}" if row["augmented"] else ""
     out = {"name": features.image_name(row["display"], row["label"], row["utt_id"], suffix),
-           "image": rendered.png, "item_id": row["item_id"], "utt_id": row["utt_id"], "corpus": row["corpus"],
-           "speaker": row["speaker"], "gender": row["gender"], "text_id": row["text_id"], "label": row["label"],
-           "split": row["split"], "augmented": bool(row["augmented"]), "augmentation": row["augmentation"],
-           "source_path": row["path"]}
+           "image": rendered.png, "augmented": bool(row["augmented"]), "source_path": _text(row["path"])}
+    for key in ("item_id", "utt_id", "corpus", "speaker", "gender", "text_id", "label", "split", "augmentation"):
+        out[key] = _text(row[key])
     for key, value in rendered.extras.items():
         out[f"x_{key}"] = np.asarray(value, dtype=np.float32)
     return out
+
+
+def _text(value) -> str | None:
+    """A plan cell for a string column: pandas reads a missing string (gender, text id) back as NaN."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value)
 
 
 class ShardWriter:

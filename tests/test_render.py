@@ -1,0 +1,102 @@
+"""The render stage: plan rows -> Parquet shards with names, images, metadata and extras; bad files quarantined."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+import soundfile as sf
+import yaml
+
+from pipeline import render
+from pipeline.augment import Augmenter
+from pipeline.features import decode_png
+
+PARAMS = yaml.safe_load(open("params.yaml"))
+
+
+def speech_like(seconds: float, sr: int, f0: float = 180.0) -> np.ndarray:
+    t = np.arange(int(seconds * sr)) / sr
+    return (0.4 * np.sin(2 * np.pi * f0 * t) * (0.6 + 0.4 * np.sin(2 * np.pi * 4 * t))).astype(np.float32)
+
+
+def plan_row(path, corpus, display, utt_id, label, split, speaker, gender="female", text_id="t1", copy=0,
+             augmentation=""):
+    return {"path": str(path), "corpus": corpus, "display": display, "utt_id": utt_id, "label": label,
+            "split": split, "speaker": f"{corpus}:{speaker}", "gender": gender, "text_id": text_id,
+            "item_id": f"{corpus}_{utt_id}" + (f"_aug{copy:02d}" if copy else ""), "augmented": bool(copy),
+            "copy": copy, "augmentation": augmentation}
+
+
+@pytest.fixture
+def project(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    audio = tmp_path / "audio"
+    audio.mkdir()
+    for i, sr in enumerate((16000, 44100, 8000)):
+        sf.write(audio / f"a{i}.wav", speech_like(1.0 + i, sr, 150 + 40 * i), sr)
+    (audio / "broken.wav").write_bytes(b"RIFF\x00\x00")
+    aug = json.dumps(Augmenter.from_params(PARAMS).sample(1, "ravdess_a0_aug01"))
+    rows = [plan_row(audio / "a0.wav", "ravdess", "RAVDESS", "03-01-05-01-01-01-12", "angry", "train", "12"),
+            plan_row(audio / "a0.wav", "ravdess", "RAVDESS", "03-01-05-01-01-01-12", "angry", "train", "12",
+                     copy=1, augmentation=aug),
+            plan_row(audio / "a1.wav", "ravdess", "RAVDESS", "03-01-04-01-01-01-13", "sad", "test", "13"),
+            # CREMA-D without VideoDemographics.csv: no gender; pandas reads the missing strings back as NaN
+            plan_row(audio / "a2.wav", "cremad", "CREMA-D", "1001_DFA_ANG_XX", "angry", "train", "1001",
+                     gender=None, text_id=None),
+            plan_row(audio / "broken.wav", "cremad", "CREMA-D", "1002_DFA_SAD_XX", "sad", "val", "1002")]
+    render.PLAN.parent.mkdir(parents=True)
+    pd.DataFrame(rows).to_parquet(render.PLAN)
+    return tmp_path
+
+
+def params(**features):
+    return dict(PARAMS, features=dict(PARAMS["features"], workers=1, image_height=32, image_width=32, **features))
+
+
+def test_shards_hold_named_images_metadata_and_extras(project):
+    report = render.run(params())
+    assert report["images"] == {"train": 3, "test": 1} and report["quarantined"] == 1
+    quarantine = pd.read_csv(render.QUARANTINE)
+    assert quarantine["path"].str.endswith("broken.wav").all() and quarantine["stage"].eq("render").all()
+    shards = sorted(p.relative_to(render.SHARDS).as_posix() for p in render.SHARDS.rglob("*.parquet"))
+    assert shards == ["test/ravdess-00000.parquet", "train/cremad-00000.parquet", "train/ravdess-00000.parquet"]
+    assert (render.SHARDS / "val").is_dir()  # every split folder exists for train / evaluate
+    table = pq.read_table(render.SHARDS / "train/ravdess-00000.parquet").to_pandas()
+    assert list(table["name"]) == ["RAVDESS_Angry_03-01-05-01-01-01-12.png",
+                                   "RAVDESS_Angry_03-01-05-01-01-01-12_aug01.png"]
+    assert list(table["augmented"]) == [False, True] and table["augmentation"].iloc[1].startswith("{")
+    assert set(table["speaker"]) == {"ravdess:12"} and set(table["label"]) == {"angry"}
+    for png in table["image"]:
+        assert decode_png(png).shape == (32, 32, 3)
+    assert not np.array_equal(decode_png(table["image"][0]), decode_png(table["image"][1]))
+    meta = render.read_metadata(render.SHARDS / "train/ravdess-00000.parquet")
+    assert meta["image_shape"] == [32, 32, 3] and meta["channels"] == "colormap"
+    assert set(meta["extras_shapes"]) == {"mfcc", "vector", "utterance"}
+    assert len(table["x_utterance"][0]) == meta["extras_shapes"]["utterance"][0]
+    cremad = pq.read_table(render.SHARDS / "train/cremad-00000.parquet").to_pylist()[0]
+    assert cremad["gender"] is None and cremad["text_id"] is None and cremad["name"].startswith("CREMA-D_Angry")
+
+
+@pytest.mark.parametrize("channels,depth", [("gray", 1), ("delta", 3)])
+def test_channel_modes_and_png_export(project, channels, depth):
+    render.run(params(channels=channels, extra=[], export_png=True))
+    table = pq.read_table(render.SHARDS / "test/ravdess-00000.parquet").to_pandas()
+    assert "x_mfcc" not in table.columns
+    assert decode_png(table["image"][0]).shape == (32, 32, depth)
+    exported = render.PNG_DIR / "test" / "RAVDESS_Sad_03-01-04-01-01-01-13.png"
+    assert exported.read_bytes() == table["image"][0]
+
+
+def test_adding_a_corpus_leaves_the_other_shards_byte_identical(project):
+    render.run(params())
+    before = (render.SHARDS / "train/ravdess-00000.parquet").read_bytes()
+    plan = pd.read_parquet(render.PLAN)
+    extra = plan.iloc[[2]].assign(corpus="tess", display="TESS", utt_id="OAF_back_sad", item_id="tess_OAF_back_sad",
+                                  speaker="tess:OAF", split="train")
+    pd.concat([plan, extra]).to_parquet(render.PLAN)
+    render.run(params())
+    assert (render.SHARDS / "train/tess-00000.parquet").exists()
+    assert (render.SHARDS / "train/ravdess-00000.parquet").read_bytes() == before
