@@ -11,6 +11,7 @@ import argparse
 import json
 import logging
 import math
+import os
 import shutil
 import time
 from collections import Counter
@@ -23,7 +24,7 @@ import pyarrow.parquet as pq
 
 from pipeline import TARGET_LABELS
 from pipeline.errors import UserError
-from pipeline.io import atomic_path, write_csv, write_json
+from pipeline.io import write_csv, write_json
 from pipeline.params import load, number, section, workers
 
 log = logging.getLogger("pipeline.render")
@@ -85,43 +86,79 @@ def _text(value) -> str | None:
 
 
 class ShardWriter:
-    """Buffers rows for one (split, corpus) and writes numbered shards atomically."""
+    """Streams the rows of one (split, corpus) into numbered shards of at most `shard_rows` rows.
+
+    Rows go out in row groups of ROW_GROUP, so memory stays flat whatever the shard size (a row with its
+    extras is ~60 KB). A shard is written to a hidden temp file and renamed once complete: an interrupted
+    run never leaves a half shard under a real name.
+    """
+
+    ROW_GROUP = 256
 
     def __init__(self, root: Path, shard_rows: int, metadata: dict):
         self.root, self.shard_rows, self.metadata = root, shard_rows, metadata
         self.key: tuple | None = None
         self.rows: list[dict] = []
-        self.index = 0
+        self.index = 0  # shard number within the current key
+        self.in_shard = 0  # rows added to the open shard
         self.written: list[Path] = []
         self.shapes: dict[str, list[int]] = {}
+        self._writer: pq.ParquetWriter | None = None
+        self._path = self._tmp = None
 
     def add(self, key: tuple, row: dict) -> None:
         if key != self.key:
             self.flush()
             self.key, self.index = key, 0
         self.rows.append(row)
-        if len(self.rows) >= self.shard_rows:
+        self.in_shard += 1
+        if len(self.rows) >= self.ROW_GROUP:
+            self._write_rows()
+        if self.in_shard >= self.shard_rows:
             self.flush()
 
     def flush(self) -> None:
+        """Finish the open shard under its real name."""
+        self._write_rows()
+        if self._writer is None:
+            return
+        self._writer.close()
+        os.replace(self._tmp, self._path)
+        self.written.append(self._path)
+        self._writer = None
+        self.index += 1
+        self.in_shard = 0
+
+    def abort(self) -> None:
+        """Drop the open shard (an error or interrupt mid-run)."""
+        if self._writer is not None:
+            self._writer.close()
+            self._tmp.unlink(missing_ok=True)
+            self._writer = None
+
+    def _write_rows(self) -> None:
         if not self.rows:
             return
-        split, corpus = self.key
-        path = self.root / split / f"{corpus}-{self.index:05d}.parquet"
+        table = self._table(self.rows)
+        if self._writer is None:
+            split, corpus = self.key
+            self._path = self.root / split / f"{corpus}-{self.index:05d}.parquet"
+            self._path.parent.mkdir(parents=True, exist_ok=True)
+            self._tmp = self._path.with_name(f".{self._path.name}.tmp")
+            self._writer = pq.ParquetWriter(self._tmp, table.schema, compression="zstd")
+        self._writer.write_table(table)
+        self.rows = []
+
+    def _table(self, rows: list[dict]) -> pa.Table:
         fields = list(BASE_FIELDS)
-        columns = {name: [r.get(name) for r in self.rows] for name, _ in BASE_FIELDS}
-        for key in sorted(k for k in self.rows[0] if k.startswith("x_")):
-            self.shapes[key[2:]] = list(self.rows[0][key].shape)
+        columns = {name: [r.get(name) for r in rows] for name, _ in BASE_FIELDS}
+        for key in sorted(k for k in rows[0] if k.startswith("x_")):
+            self.shapes[key[2:]] = list(rows[0][key].shape)
             fields.append((key, pa.list_(pa.float32())))
-            columns[key] = [r[key].ravel() for r in self.rows]
+            columns[key] = [r[key].ravel() for r in rows]
         meta = dict(self.metadata, extras_shapes=self.shapes)
         schema = pa.schema(fields, metadata={META_KEY: json.dumps(meta).encode()})
-        table = pa.table({name: pa.array(columns[name], type=t) for name, t in fields}, schema=schema)
-        with atomic_path(path) as tmp:
-            pq.write_table(table, tmp, compression="zstd")
-        self.written.append(path)
-        self.rows = []
-        self.index += 1
+        return pa.table({name: pa.array(columns[name], type=t) for name, t in fields}, schema=schema)
 
 
 def read_metadata(shard: Path) -> dict:
@@ -156,18 +193,22 @@ def run(params: dict) -> dict:
     start = time.perf_counter()
     results = imap(render_item, rows, n_workers, desc="render: spectrograms", chunksize=8,
                    initializer=_init_worker, initargs=(params,))
-    for row, out in zip(rows, results, strict=True):
-        if "error" in out:
-            quarantine.append({"path": row["path"], "corpus": row["corpus"], "stage": "render",
-                               "reason": out["error"], "item_id": row["item_id"]})
-            continue
-        writer.add((row["split"], row["corpus"]), out)
-        per_split[row["split"]] += 1
-        if export_png:
-            dest = PNG_DIR / row["split"] / out["name"]
-            dest.parent.mkdir(parents=True, exist_ok=True)
-            dest.write_bytes(out["image"])
-    writer.flush()
+    try:
+        for row, out in zip(rows, results, strict=True):
+            if "error" in out:
+                quarantine.append({"path": row["path"], "corpus": row["corpus"], "stage": "render",
+                                   "reason": out["error"], "item_id": row["item_id"]})
+                continue
+            writer.add((row["split"], row["corpus"]), out)
+            per_split[row["split"]] += 1
+            if export_png:
+                dest = PNG_DIR / row["split"] / out["name"]
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                dest.write_bytes(out["image"])
+        writer.flush()
+    except BaseException:
+        writer.abort()
+        raise
     seconds = time.perf_counter() - start
     for split in ("train", "val", "test"):  # DVC outs and train/evaluate expect each split folder
         (SHARDS / split).mkdir(parents=True, exist_ok=True)

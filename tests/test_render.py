@@ -100,3 +100,17 @@ def test_adding_a_corpus_leaves_the_other_shards_byte_identical(project):
     render.run(params())
     assert (render.SHARDS / "train/tess-00000.parquet").exists()
     assert (render.SHARDS / "train/ravdess-00000.parquet").read_bytes() == before
+
+
+def test_shards_are_cut_at_shard_rows_and_streamed_in_row_groups(project, monkeypatch):
+    monkeypatch.setattr(render.ShardWriter, "ROW_GROUP", 1)
+    plan = pd.read_parquet(render.PLAN)
+    many = pd.concat([plan.iloc[[2]].assign(utt_id=f"03-01-04-01-01-01-{i:02d}", item_id=f"ravdess_{i}")
+                      for i in range(5)])
+    many.to_parquet(render.PLAN)
+    render.run(params(shard_rows=2, extra=[]))
+    shards = sorted((render.SHARDS / "test").iterdir())
+    assert [p.name for p in shards] == ["ravdess-00000.parquet", "ravdess-00001.parquet", "ravdess-00002.parquet"]
+    assert [pq.ParquetFile(p).metadata.num_rows for p in shards] == [2, 2, 1]
+    assert pq.ParquetFile(shards[0]).metadata.num_row_groups == 2
+    assert not list(render.SHARDS.rglob(".*.tmp"))
