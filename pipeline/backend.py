@@ -5,9 +5,12 @@ import os
 
 
 def quiet_tensorflow() -> None:
-    """TensorFlow's C++ start-up chatter (CUDA probes, CPU flags) drowns the stage's own log."""
+    """TensorFlow's C++ start-up chatter (CUDA probes, CPU flags) drowns the stage's own log.
+
+    Only the log level: TF_ENABLE_ONEDNN_OPTS=0 would also silence the oneDNN notice, but it makes CPU
+    training 2-3x slower (cnn_blstm_attention, 64x64, 2 cores: 72 -> 164 images/s with oneDNN on).
+    """
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
 
 
 def has_gpu() -> bool:
