@@ -14,10 +14,14 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-repro: $(STAMP)
+# DVC's ingest stage depends on data/raw; git keeps no empty folder and no data is committed
+data/raw:
+	mkdir -p $@
+
+repro: $(STAMP) | data/raw
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-test: $(STAMP)
+test: $(STAMP) | data/raw
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
 
 bench: $(STAMP)
