@@ -166,6 +166,7 @@ def main(argv=None) -> None:
     model = None
     scored_files, failed = 0, 0
     writer = None
+    width = max(len(str(f)) for f in files)  # one column width for every chunk's lines
     for chunk in prepared_chunks(files, acfg, fcfg, info["input"]):
         if model is None and any(not p.error for p in chunk):  # Keras only once there is audio to score
             from pipeline.evaluate import load_model_file
@@ -188,7 +189,7 @@ def main(argv=None) -> None:
                     writer.writerow([r["path"], r["emotion"], f"{r['confidence']:.4f}", r["windows"]]
                                     + [f"{r['probabilities'][lab]:.4f}" for lab in labels] + [""])
         else:
-            print(format_table(scored, labels, args.per_window, width=max(len(str(f)) for f in files),
+            print(format_table(scored, labels, args.per_window, width=width,
                                header=scored_files == 0), flush=True)
         scored_files += len(scored)
         failed += sum("error" in r for r in scored)
@@ -196,6 +197,7 @@ def main(argv=None) -> None:
         print(f"{failed} of {scored_files} files could not be scored", file=sys.stderr)
     if failed == scored_files:
         raise UserError("every input failed")
+
 
 if __name__ == "__main__":
     from pipeline.__main__ import run_main
