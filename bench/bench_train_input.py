@@ -84,8 +84,7 @@ def main(argv=None) -> dict:
     from pipeline import zoo
     from pipeline.backend import has_gpu
 
-    if cfg.mixed_precision is True or (cfg.mixed_precision == "auto" and has_gpu()):  # as train does
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    cfg.set_precision_policy(has_gpu())  # as train does
     model = zoo.build(cfg.model, data.x.shape[1:], len(classes), dict(cfg.hp))
     model.compile(optimizer=zoo.make_optimizer(cfg.hp), loss="categorical_crossentropy")
     ready = [seq[i % len(seq)] for i in range(min(args.model_steps, len(seq)))]  # input cost kept out
@@ -99,8 +98,8 @@ def main(argv=None) -> dict:
     result = {"model": cfg.model, "backend": keras.backend.backend(), "image_shape": list(data.x.shape[1:]),
               "batch_size": cfg.batch_size, "decode_images_per_s": round(decode, 1),
               "batches_images_per_s": round(batches, 1), "model_images_per_s": round(consumed, 1),
-              "decode_seconds": round(len(data) / decode, 2), "input_over_model": round(batches / consumed, 1), "cpus": os.cpu_count(),
-              "images": len(data), "device": "GPU" if has_gpu() else "CPU"}
+              "decode_seconds": round(len(data) / decode, 2), "input_over_model": round(batches / consumed, 1),
+              "cpus": os.cpu_count(), "images": len(data), "device": "GPU" if has_gpu() else "CPU"}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2))
     print(json.dumps(result, indent=2))

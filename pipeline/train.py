@@ -78,6 +78,13 @@ class TrainConfig:
                 max_mask=number(aug, "max_mask", "train.augment", 0.1, lo=0, hi=0.5)),
         )
 
+    def set_precision_policy(self, gpu: bool) -> None:
+        """Mixed float16 when asked, or on a GPU with `auto`; Keras' global policy, so set before building."""
+        import keras
+
+        if self.mixed_precision is True or (self.mixed_precision == "auto" and gpu):
+            keras.mixed_precision.set_global_policy("mixed_float16")
+
     def fingerprint(self, data_id: str) -> str:
         """Identity of a run: a checkpoint is resumed only by the same params on the same data."""
         blob = json.dumps({"model": self.model, "hp": self.hp, "batch": self.batch_size, "lr": self.learning_rate,
@@ -122,8 +129,7 @@ def run(params: dict) -> dict:
     keras.utils.set_random_seed(cfg.seed)
     module = zoo.get(cfg.model)
     gpu = has_gpu()
-    if cfg.mixed_precision is True or (cfg.mixed_precision == "auto" and gpu):
-        keras.mixed_precision.set_global_policy("mixed_float16")
+    cfg.set_precision_policy(gpu)
     log.info("model %s (%s input) on %s with the %s backend, batch %d, lr %g", cfg.model, module.INPUT,
              "GPU" if gpu else "CPU", keras.backend.backend(), cfg.batch_size, cfg.learning_rate)
 
