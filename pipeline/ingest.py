@@ -16,6 +16,7 @@ import pandas as pd
 
 from pipeline import TARGET_LABELS
 from pipeline.corpora import ADAPTER_NAMES, Entry, Excluded, Rejected, get_adapter
+from pipeline.corpora.release import check_release
 from pipeline.errors import ParamsError, UserError
 from pipeline.io import write_csv, write_json, write_parquet
 from pipeline.params import load, number, section, workers
@@ -138,20 +139,33 @@ def _inspect(job: tuple[str, float, float]) -> dict:
     from pipeline import audio
 
     path, min_duration, silence_dbfs = job
+    digest = _sha256(path)  # also for a file quarantined below: the release check counts every file found
     try:
         info = audio.probe(path)
         samples, sr = audio.read(path)
         reason = audio.check(samples, sr, min_duration, silence_dbfs)
         if reason:
-            return {"error": reason}
-        digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+            return {"error": reason, "content_hash": digest}
         return {"sample_rate": int(sr), "channels": int(samples.shape[1]), "frames": int(samples.shape[0]),
                 "duration": samples.shape[0] / float(sr), "format": info.get("format"),
                 "subtype": info.get("subtype"), "content_hash": digest}
     except audio.AudioFormatError as exc:
-        return {"error": str(exc)}
+        return {"error": str(exc), "content_hash": digest}
     except Exception as exc:  # one bad file never stops a run: quarantine whatever it raised
-        return {"error": f"unreadable: {type(exc).__name__}: {exc}"}
+        return {"error": f"unreadable: {type(exc).__name__}: {exc}", "content_hash": digest}
+
+
+def _sha256(path: str) -> str | None:
+    try:
+        return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def _work(job: tuple) -> dict:
+    """Worker: a file to keep is inspected; any other file found (dropped, excluded, quarantined by name)
+    is only hashed, for the release check."""
+    return _inspect(job) if len(job) == 3 else {"content_hash": _sha256(job[0])}
 
 
 def run(params: dict) -> dict:
@@ -160,6 +174,7 @@ def run(params: dict) -> dict:
     rows, quarantine = [], []
     summary: dict[str, dict] = {}
     pending: list[tuple[Entry, str]] = []
+    others: list[Excluded | Rejected | Entry] = []  # found but not inspected: hashed only
     for name, root in roots.items():
         adapter = get_adapter(name)
         stats = {"root": str(root), "found": 0, "kept": 0, "dropped": Counter(), "excluded": 0,
@@ -168,6 +183,7 @@ def run(params: dict) -> dict:
         seen_ids: set[str] = set()
         for item in adapter.prepare(root, cfg.options[name]):
             stats["found"] += 1
+            waiting = len(pending)
             if isinstance(item, Excluded):
                 stats["excluded"] += 1
             elif isinstance(item, Rejected):
@@ -186,14 +202,21 @@ def run(params: dict) -> dict:
             else:
                 seen_ids.add(item.utt_id)
                 pending.append((item, cfg.label_maps[name][item.original_label]))
+            if len(pending) == waiting:
+                others.append(item)
         log.info("%s: %d audio files found in %s", name, stats["found"], root)
 
     from pipeline.parallel import imap
 
     jobs = [(str(e.path), cfg.min_duration, cfg.silence_dbfs) for e, _ in pending]
-    results = imap(_inspect, jobs, cfg.workers, desc="ingest: reading audio", chunksize=16)
-    for (entry, label), facts in zip(pending, results, strict=True):
+    jobs += [(str(item.path),) for item in others]
+    results = list(imap(_work, jobs, cfg.workers, desc="ingest: reading audio", chunksize=16))
+    hashes: dict[str, list[tuple[Path, str | None]]] = {name: [] for name in roots}
+    for item, facts in zip(others, results[len(pending):], strict=True):
+        hashes[item.corpus].append((item.path, facts["content_hash"]))
+    for (entry, label), facts in zip(pending, results[:len(pending)], strict=True):
         stats = summary[entry.corpus]
+        hashes[entry.corpus].append((entry.path, facts.get("content_hash")))
         if "error" in facts:
             quarantine.append({"path": str(entry.path), "corpus": entry.corpus, "stage": "ingest",
                                "reason": facts["error"]})
@@ -210,7 +233,8 @@ def run(params: dict) -> dict:
     duplicates = _duplicate_groups(manifest)
     write_parquet(MANIFEST, manifest)
     write_csv(QUARANTINE, pd.DataFrame(quarantine, columns=QUARANTINE_COLUMNS))
-    report = _report(summary, manifest, duplicates, used_demo)
+    releases = {name: check_release(name, roots[name], hashes[name]).summary() for name in roots}
+    report = _report(summary, manifest, duplicates, used_demo, releases)
     write_json(SUMMARY, report)
     print(format_table(report))
     if manifest.empty:
@@ -228,7 +252,8 @@ def _duplicate_groups(manifest: pd.DataFrame) -> list[list[str]]:
     return dup
 
 
-def _report(summary: dict, manifest: pd.DataFrame, duplicates: list, used_demo: bool) -> dict:
+def _report(summary: dict, manifest: pd.DataFrame, duplicates: list, used_demo: bool,
+            releases: dict[str, dict] | None = None) -> dict:
     corpora = {}
     total = Counter()
     for name, s in summary.items():
@@ -237,7 +262,8 @@ def _report(summary: dict, manifest: pd.DataFrame, duplicates: list, used_demo: 
         corpora[name] = {"found": s["found"], "kept": s["kept"], "dropped": d, "excluded": s["excluded"],
                          "quarantined": q, "dropped_by_label": dict(s["dropped"]),
                          "quarantined_by_reason": dict(s["quarantined"]), "kept_by_label": dict(s["labels"]),
-                         "speakers": int(manifest.loc[manifest.corpus == name, "speaker"].nunique())}
+                         "speakers": int(manifest.loc[manifest.corpus == name, "speaker"].nunique()),
+                         "release": (releases or {}).get(name, {})}
         assert s["found"] == s["kept"] + d + s["excluded"] + q, f"{name}: files unaccounted for"
         total.update({k: corpora[name][k] for k in ("found", "kept", "dropped", "excluded", "quarantined")})
     return {"used_demo": used_demo, "corpora": corpora, "total": dict(total),
@@ -262,7 +288,8 @@ def format_table(report: dict) -> str:
     out = ["  ".join(cell.rjust(w) if i else cell.ljust(w) for i, (cell, w) in enumerate(zip(row, widths)))
            for row in lines]
     out.insert(1, "  ".join("-" * w for w in widths))
-    extra = []
+    extra = [f"release check, {name}: {c['release']['verdict']}"
+             for name, c in report["corpora"].items() if c.get("release")]
     if report["used_demo"]:
         extra.append("(no corpus in data/raw/: this run used the built-in demo corpus)")
     if report["duplicate_groups"]:

@@ -96,8 +96,9 @@ def write_report(path: Path, params: dict, headline: dict, result: dict) -> None
              f"{date.today().isoformat()}; split `{s.get('strategy')}` (seed {s.get('seed')}); "
              f"channels `{params.get('features', {}).get('channels')}`; balance "
              f"`{params.get('balance', {}).get('method')}`"
-             + ("; **demo corpus** (no corpus in data/raw/)" if ingest.get("used_demo") else ""), "",
-             "## Test metrics", ""]
+             + ("; **demo corpus** (no corpus in data/raw/)" if ingest.get("used_demo") else ""), ""]
+    lines += _release_lines(ingest)
+    lines += ["## Test metrics", ""]
     lines += _table(["accuracy (WA)", "UAR (UA)", "macro F1", "weighted F1", "loss", "test files"],
                     [[f"{headline.get(k, float('nan')):.4f}" for k in ("accuracy", "uar", "macro_f1",
                                                                       "weighted_f1", "loss")]
@@ -139,6 +140,17 @@ def write_report(path: Path, params: dict, headline: dict, result: dict) -> None
                         [[k, v["files"], len(v["speakers"])] for k, v in split.get("splits", {}).items()])
         lines += [""] + [f"- {n}" for n in split.get("notes", [])] + [""]
     write_text(path, "\n".join(lines) + "\n")
+
+
+def _release_lines(ingest: dict) -> list[str]:
+    """Which copy of each corpus these results come from: figures on a modified copy are not comparable
+    with figures on the official release."""
+    verdicts = [(name, c["release"]["verdict"]) for name, c in ingest.get("corpora", {}).items()
+                if c.get("release", {}).get("verdict")]
+    if not verdicts:
+        return []
+    return (["Corpus copies, checked against the official releases' checksums:", ""]
+            + [f"- {name}: {verdict}" for name, verdict in verdicts] + [""])
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:
