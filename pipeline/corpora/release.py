@@ -47,9 +47,10 @@ class Reference:
     files: dict[str, str]
 
 
-def load_reference(corpus: str, directory: Path | str = CHECKSUMS_DIR) -> Reference | None:
-    """The reference list of `corpus` in `directory`, or None when there is none (esd, demo)."""
-    path = Path(directory) / f"{corpus}.tsv"
+def load_reference(corpus: str, directory: Path | str | None = None) -> Reference | None:
+    """The reference list of `corpus` in `directory` (default CHECKSUMS_DIR), or None when there is none
+    (esd, demo)."""
+    path = Path(directory or CHECKSUMS_DIR) / f"{corpus}.tsv"
     if not path.is_file():
         return None
     source, files = "", {}
@@ -99,7 +100,7 @@ class ReleaseCheck:
 
 
 def check_release(corpus: str, root: Path | str, files: Iterable[tuple[Path | str, str | None]],
-                  reference_dir: Path | str = CHECKSUMS_DIR) -> ReleaseCheck:
+                  reference_dir: Path | str | None = None) -> ReleaseCheck:
     """Compare `files` ((path, sha256) of every audio file found under `root`) with the official release.
 
     Pure apart from reading the reference list. A file whose hash is None (unreadable) counts as differing
@@ -180,9 +181,9 @@ def _verdict(c: ReleaseCheck) -> tuple[str, str]:
     if c.missing and found + len(c.differing):
         notes.append(f"{len(c.missing)} missing")
     if c.copies:
-        notes.append(f"{len(c.copies)} extra copies of official files")
+        notes.append(f"{_files(len(c.copies), 'extra copy', 'extra copies')} of official files")
     if c.extra:
-        notes.append(f"{len(c.extra)} files not in the release")
+        notes.append(f"{_files(len(c.extra))} not in the release")
     if c.differing:
         status, head = "modified", f"modified copy: {len(c.differing)} of {n} files differ from the official release"
     elif found == n:
@@ -192,3 +193,7 @@ def _verdict(c: ReleaseCheck) -> tuple[str, str]:
     else:
         status, head = "partial", f"partial official release: {found}/{n} files"
     return status, head + ("; " + ", ".join(notes) if notes else "")
+
+
+def _files(n: int, one: str = "file", many: str = "files") -> str:
+    return f"{n} {one if n == 1 else many}"
