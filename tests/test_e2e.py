@@ -58,6 +58,7 @@ def test_repro_writes_every_stage_output(repo):
     root, _ = repo
     ingest = json.loads((root / "metrics/ingest.json").read_text())
     assert ingest["used_demo"] and ingest["corpora"]["demo"]["kept"] == 6 * 4 * 7
+    assert ingest["corpora"]["demo"]["release"]["verdict"] == "no reference checksums"
     for split in ("train", "val", "test"):
         assert list((root / "data/processed/shards" / split).glob("*.parquet"))
     metrics = json.loads((root / "metrics/metrics.json").read_text())
@@ -65,7 +66,8 @@ def test_repro_writes_every_stage_output(repo):
         assert 0.0 <= metrics[key] <= (1.0 if key != "loss" else 100.0)
     assert (root / "models/model.keras").exists()
     assert (root / "metrics/confusion_matrix.png").stat().st_size > 1000
-    assert "| accuracy (WA)" in (root / "metrics/report.md").read_text()
+    report = (root / "metrics/report.md").read_text()
+    assert "| accuracy (WA)" in report and "- demo: no reference checksums" in report
     preds = (root / "metrics/predictions.csv").read_text().splitlines()
     assert preds[0].startswith("name,corpus,speaker,actual,predicted")
 
