@@ -54,7 +54,7 @@ def write_results(root: Path, epochs: int = 3) -> None:
     live.summary.update({"train_seconds": 12.5, "epochs": epochs})
     live.end()
     labels = ["angry", "happy", "sad", "neutral"]
-    rows = [(a, p) for i, a in enumerate(labels) for p in labels[i:] + labels[:i]][:12]
+    rows = [(a, p) for i, a in enumerate(labels) for p in (a, a, labels[(i + 1) % len(labels)])]  # 2 of 3 right
     result = {"accuracy": 0.75, "uar": 0.75, "macro_f1": 0.74, "weighted_f1": 0.74, "loss": 0.6, "support": 12}
     (root / "metrics/metrics.json").write_text(json.dumps({"test": headline_metrics(result, "cnn")}))
     (root / "metrics/per_class.json").write_text(json.dumps(

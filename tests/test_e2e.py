@@ -169,3 +169,6 @@ def test_experiment_with_another_model_reruns_only_train_and_evaluate_and_diffs(
     assert found, "experiment try-mlp missing from dvc exp show"
     metrics = found[0]["revs"][0]["data"]["metrics"]["metrics/metrics.json"]["data"]["test"]
     assert metrics["model"] == "mlp" and 0.0 <= metrics["uar"] <= 1.0
+    header = _run([sys.executable, "-m", "dvc", "exp", "show", "--csv"], root, env).stdout.splitlines()[0].split(",")
+    assert header[header.index("parent") + 1:][:3] == ["test.accuracy", "test.uar", "test.macro_f1"], header
+    assert [c for c in header if ":" in c] == []  # no name shared by two files, so no file-path prefixes
