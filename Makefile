@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: repro test install bench clean-venv
+.PHONY: repro test test-browser install bench clean-venv
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +24,14 @@ repro: $(STAMP) | data/raw
 
 test: $(STAMP) | data/raw
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
+
+# The offline `dvc plots show` page in headless Chromium (not part of `make test`: Chromium is a large
+# install). Installs Debian's chromium if missing; keeps the screenshot in dvc_plots/offline-check.png.
+test-browser: $(STAMP)
+	command -v chromium >/dev/null || { $(SUDO) apt-get update && $(SUDO) apt-get install -y chromium; }
+	mkdir -p dvc_plots
+	PATH="$(CURDIR)/$(BIN):$$PATH" PLOTS_SCREENSHOT=dvc_plots/offline-check.png \
+		$(BIN)/python -m pytest -q -m browser tests/test_plots_browser.py
 
 bench: $(STAMP)
 	$(BIN)/python bench/bench_render.py --files 200

@@ -1,7 +1,8 @@
 """Stage 6, evaluate: the trained model on the test split.
 
-metrics/metrics.json holds the headline numbers for `dvc metrics diff` (accuracy, uar, macro_f1,
-weighted_f1, loss); metrics/per_class.json the per-class, per-corpus and top-confusion tables;
+metrics/metrics.json holds the headline numbers for `dvc exp show` and `dvc metrics diff`, under `test`
+(test.accuracy, test.uar, test.macro_f1, test.weighted_f1, test.loss, test.files, test.model);
+metrics/per_class.json the per-class, per-corpus and top-confusion tables;
 metrics/predictions.csv feeds the confusion-matrix plot in dvc.yaml; metrics/confusion_matrix.png
 is the same matrix for people; metrics/report.md the experiment report.
 """
@@ -107,16 +108,21 @@ def plot_confusion(cm: np.ndarray, labels: list[str], path: Path, title: str) ->
     plt.close(fig)
 
 
+def headline_metrics(result: dict, model: str | None) -> dict:
+    """What metrics/metrics.json holds under `test`. Nested, so `dvc exp show` names the columns test.uar ...
+    beside DVCLive's train.* and val.*, and `model` does not clash with the param of that name (DVC prefixes
+    a name two files share with the file path, in both columns)."""
+    return dict({k: round(result[k], 4) for k in HEADLINE if k in result}, files=result["support"], model=model)
+
+
 def run(params: dict) -> dict:
     model, info = load_model()
     labels = info["labels"]
     data, probs = predict_split(model, info)
     result = evaluate(data, probs, labels)
     y_true, y_pred, all_labels = result.pop("y_true"), result.pop("y_pred"), result.pop("all_labels")
-    headline = {k: round(result[k], 4) for k in HEADLINE if k in result}
-    headline["test_files"] = result["support"]
-    headline["model"] = params.get("model")
-    write_json(METRICS, headline)
+    headline = headline_metrics(result, params.get("model"))
+    write_json(METRICS, {"test": headline})
     write_json(PER_CLASS, {"per_class": result["per_class"], "per_corpus": result["per_corpus"],
                            "top_confusions": result["top_confusions"], "labels": all_labels,
                            "confusion_matrix": result["confusion_matrix"]})

@@ -102,7 +102,7 @@ def write_report(path: Path, params: dict, headline: dict, result: dict) -> None
     lines += _table(["accuracy (WA)", "UAR (UA)", "macro F1", "weighted F1", "loss", "test files"],
                     [[f"{headline.get(k, float('nan')):.4f}" for k in ("accuracy", "uar", "macro_f1",
                                                                       "weighted_f1", "loss")]
-                     + [headline.get("test_files")]])
+                     + [headline.get("files")]])
     lines += ["", "## Per class", ""]
     lines += _table(["class", "precision", "recall", "F1", "support"],
                     [[lab, f"{v['precision']:.3f}", f"{v['recall']:.3f}", f"{v['f1']:.3f}", v["support"]]

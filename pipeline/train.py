@@ -240,8 +240,10 @@ def _live_callback(keras, live):
 
         def on_epoch_end(self, epoch, logs=None):
             for name, value in (logs or {}).items():
-                live.log_metric(name.replace("val_", "val/") if name.startswith("val_") else f"train/{name}",
-                                float(value))
+                # learning_rate is the optimiser's, not the training split's: bare, so `dvc exp show` does not
+                # prefix it and the param train.learning_rate with file paths for sharing a name
+                live.log_metric(name.replace("val_", "val/") if name.startswith("val_")
+                                else name if name == "learning_rate" else f"train/{name}", float(value))
             live.next_step()
 
     return LiveCallback()

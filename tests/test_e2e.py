@@ -61,7 +61,7 @@ def test_repro_writes_every_stage_output(repo):
     assert ingest["corpora"]["demo"]["release"]["verdict"] == "no reference checksums"
     for split in ("train", "val", "test"):
         assert list((root / "data/processed/shards" / split).glob("*.parquet"))
-    metrics = json.loads((root / "metrics/metrics.json").read_text())
+    metrics = json.loads((root / "metrics/metrics.json").read_text())["test"]
     for key in ("accuracy", "uar", "macro_f1", "weighted_f1", "loss"):
         assert 0.0 <= metrics[key] <= (1.0 if key != "loss" else 100.0)
     assert (root / "models/model.keras").exists()
@@ -164,10 +164,13 @@ def test_experiment_with_another_model_reruns_only_train_and_evaluate_and_diffs(
     ran = set(re.findall(r"Running stage '(\w+)'", log))
     assert ran == {"train", "evaluate"}, log
     diff = json.loads(_run([sys.executable, "-m", "dvc", "metrics", "diff", "--json"], root, env).stdout)
-    assert diff["metrics/metrics.json"]["model"] == {"old": "cnn", "new": "mlp"}
+    assert diff["metrics/metrics.json"]["test.model"] == {"old": "cnn", "new": "mlp"}
     shown = json.loads(_run([sys.executable, "-m", "dvc", "exp", "show", "--json"], root, env).stdout)
     found = [exp for rev in shown for exp in (rev.get("experiments") or [])
              if exp.get("name") == "try-mlp"]
     assert found, "experiment try-mlp missing from dvc exp show"
-    metrics = found[0]["revs"][0]["data"]["metrics"]["metrics/metrics.json"]["data"]
+    metrics = found[0]["revs"][0]["data"]["metrics"]["metrics/metrics.json"]["data"]["test"]
     assert metrics["model"] == "mlp" and 0.0 <= metrics["uar"] <= 1.0
+    header = _run([sys.executable, "-m", "dvc", "exp", "show", "--csv"], root, env).stdout.splitlines()[0].split(",")
+    assert header[header.index("parent") + 1:][:3] == ["test.accuracy", "test.uar", "test.macro_f1"], header
+    assert [c for c in header if ":" in c] == []  # no name shared by two files, so no file-path prefixes
