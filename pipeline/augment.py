@@ -7,19 +7,18 @@ every augmented image can be traced to exactly what was done to it; render appli
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from pipeline.params import number, section
+from pipeline.seeding import stable_seed
 
 
 def item_seed(seed: int, item_id: str) -> int:
-    """Stable per-item seed (Python's hash() is salted per process, so not that)."""
-    digest = hashlib.sha256(f"{seed}:{item_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "little")
+    """Stable per-item seed: each copy's draw depends only on the seed and its own id."""
+    return stable_seed(seed, item_id)
 
 
 @dataclass(frozen=True)
