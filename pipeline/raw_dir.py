@@ -117,9 +117,9 @@ def inventory(raw_dir: Path) -> dict:
                 digest, n, size = hashlib.sha256(), 0, 0
                 for f in files_under(path):
                     st = f.stat() if f.exists() else None  # a broken link inside: listed, ingest quarantines it
-                    line = f"{f.relative_to(path).as_posix()}\t{st.st_size if st else -1}\t{st.st_mtime_ns if st else -1}"
-                    digest.update(line.encode() + b"\n")
-                    n, size = n + 1, size + (st.st_size if st else 0)
+                    size_ns = (st.st_size, st.st_mtime_ns) if st else (-1, -1)
+                    digest.update(f"{f.relative_to(path).as_posix()}\t{size_ns[0]}\t{size_ns[1]}\n".encode())
+                    n, size = n + 1, size + max(size_ns[0], 0)
                 entry.update(files=n, bytes=size, digest=digest.hexdigest())
             elif kind != "broken link":
                 st = path.stat()

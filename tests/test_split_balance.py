@@ -146,7 +146,8 @@ def test_folds_keep_duplicates_together_note_small_corpora_and_fill_the_report()
     assert any(n.startswith("tess: 2 speakers for 5 folds") for n in notes)
     table = report(df, notes, cfg)["folds"]
     assert table["k"] == 5 and table["test_fold"] == 2
-    assert sorted(s for f in table["speakers"]["ravdess"].values() for s in f) == sorted(set(m[m.corpus == "ravdess"].speaker))
+    dealt = sorted(s for f in table["speakers"]["ravdess"].values() for s in f)
+    assert dealt == sorted(set(m[m.corpus == "ravdess"].speaker))
     assert set(df[df.split == "test"].speaker) == set(table["speakers"]["ravdess"].get("2", []) +
                                                         table["speakers"]["tess"].get("2", []))
     # explicit lists still win over the fold
@@ -188,7 +189,7 @@ def split_df():
 
 BALANCE = {"augment": {"time_stretch": {"p": 1.0, "min_rate": 0.8, "max_rate": 1.2},
                        "pitch_shift": {"p": 1.0, "min_semitones": -2, "max_semitones": 2},
-                       "gaussian_noise": {"p": 1.0, "amplitude": 0.005}}}
+                       "gaussian_noise": {"p": 1.0, "min_snr_db": 15, "max_snr_db": 30}}}
 
 
 def test_undersample_only_touches_train():
@@ -214,7 +215,7 @@ def test_oversample_augments_train_copies_only_and_is_deterministic():
     recorded = json.loads(aug["augmentation"])
     assert 0.8 <= recorded["time_stretch"]["rate"] <= 1.2
     assert -2 <= recorded["pitch_shift"]["semitones"] <= 2
-    assert recorded["gaussian_noise"]["amplitude"] == 0.005
+    assert 15 <= recorded["gaussian_noise"]["snr_db"] <= 30
     assert a.item_id.is_unique
 
 
@@ -230,9 +231,36 @@ def test_recorded_augmentation_gives_byte_identical_audio():
     assert other.tobytes() != one.tobytes()
 
 
+@pytest.mark.parametrize("method", ["oversample", "undersample"])
+def test_a_target_below_a_class_size_draws_a_seeded_subset_not_the_first_by_id(method):
+    # two corpora; by id, every "acorpus" file sorts before every "zcorpus" one
+    m = pd.concat([manifest({"acorpus": 4}, per_label=3), manifest({"zcorpus": 4}, per_label=3)])
+    df = m.assign(split="train", fold=-1).reset_index(drop=True)
+    p = dict(BALANCE, balance={"method": method, "target": 8, "seed": 3})
+    out = plan(df, p)
+    assert out.equals(plan(df, p))  # deterministic
+    for label, group in out[~out.augmented].groupby("label"):
+        assert len(group) == 8 and set(group.corpus) == {"acorpus", "zcorpus"}, (label, group.item_id.tolist())
+    assert not out.equals(plan(df, dict(p, balance=dict(p["balance"], seed=4))))
+
+
+def test_oversampled_copies_are_spread_over_the_class_not_given_to_the_first_files():
+    m = pd.concat([manifest({"acorpus": 4}, per_label=3), manifest({"zcorpus": 4}, per_label=3)])
+    df = m.assign(split="train", fold=-1).reset_index(drop=True)
+    out = plan(df, dict(BALANCE, balance={"method": "oversample", "target": 30, "seed": 3}))
+    copies = out[out.augmented]
+    assert (copies.groupby("label").size() == 30 - 24).all()
+    assert set(copies.corpus) == {"acorpus", "zcorpus"}  # 6 copies out of 24 files: not all from acorpus
+
+
 def test_bad_balance_params_name_the_key():
     with pytest.raises(ParamsError, match=r"balance\.method"):
         plan(split_df(), dict(BALANCE, balance={"method": "smote"}))
     with pytest.raises(ParamsError, match=r"augment\.time_stretch\.min_rate"):
         plan(split_df(), {"balance": {"method": "none"},
                           "augment": {"time_stretch": {"min_rate": 1.5, "max_rate": 1.2}}})
+    with pytest.raises(ParamsError, match=r"augment\.gaussian_noise\.min_snr_db"):
+        plan(split_df(), {"balance": {"method": "none"},
+                          "augment": {"gaussian_noise": {"min_snr_db": 30, "max_snr_db": 10}}})
+    with pytest.raises(ParamsError, match=r"augment\.gaussian_noise\.amplitude: replaced by min_snr_db"):
+        plan(split_df(), {"balance": {"method": "none"}, "augment": {"gaussian_noise": {"amplitude": 0.005}}})
