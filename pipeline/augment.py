@@ -3,23 +3,26 @@
 Like audiomentations, each transform keeps its parameters in one place and separates
 `sample` (draw this copy's parameters from a seeded generator) from `apply` (deterministic given
 those parameters). The balance stage samples and records the parameters in the render plan, so
-every augmented image can be traced to exactly what was done to it; render applies them.
+every augmented image can be traced to exactly what was done to it; render applies them to the
+standardised source (mono, trimmed, resampled, peak-normalised), so a copy is trimmed exactly like
+its original and its noise is relative to the speech (an SNR), whatever the recording's level: a
+fixed noise amplitude added before trimming left quiet sources' copies untrimmed and noisy, an
+artefact only the (minority) classes that get copies carried.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass
 
 import numpy as np
 
 from pipeline.params import number, section
+from pipeline.seeding import stable_seed
 
 
 def item_seed(seed: int, item_id: str) -> int:
-    """Stable per-item seed (Python's hash() is salted per process, so not that)."""
-    digest = hashlib.sha256(f"{seed}:{item_id}".encode()).digest()
-    return int.from_bytes(digest[:8], "little")
+    """Stable per-item seed: each copy's draw depends only on the seed and its own id."""
+    return stable_seed(seed, item_id)
 
 
 @dataclass(frozen=True)
@@ -64,25 +67,32 @@ class PitchShift:
 
 @dataclass(frozen=True)
 class GaussianNoise:
+    """White noise at a signal-to-noise ratio drawn uniformly in dB (audiomentations' AddGaussianSNR):
+    noise RMS = signal RMS / 10^(snr/20), so quiet and loud recordings get the same relative noise."""
+
     p: float = 1.0
-    amplitude: float = 0.005
+    min_snr_db: float = 15.0
+    max_snr_db: float = 30.0
     name = "gaussian_noise"
 
     def sample(self, rng: np.random.Generator) -> dict | None:
         if rng.random() >= self.p:
             return None
-        return {"amplitude": self.amplitude, "noise_seed": int(rng.integers(0, 2**31 - 1))}
+        return {"snr_db": round(float(rng.uniform(self.min_snr_db, self.max_snr_db)), 2),
+                "noise_seed": int(rng.integers(0, 2**31 - 1))}
 
     def apply(self, samples: np.ndarray, sr: int, params: dict) -> np.ndarray:
-        from audiomentations import AddGaussianNoise as Impl
+        from audiomentations import AddGaussianSNR as Impl
+        from audiomentations.core.utils import calculate_desired_noise_rms, calculate_rms
 
-        a = params["amplitude"]
-        t = Impl(min_amplitude=a, max_amplitude=a, p=1.0)
+        snr = params["snr_db"]
+        t = Impl(min_snr_db=snr, max_snr_db=snr, p=1.0)
+        noise_std = float(calculate_desired_noise_rms(calculate_rms(samples), snr))
         # audiomentations draws the noise from numpy's global generator: seed it for this copy only.
         state = np.random.get_state()
         np.random.seed(params["noise_seed"])
         try:
-            return _frozen(t, {"should_apply": True, "amplitude": a}, samples, sr)
+            return _frozen(t, {"should_apply": True, "noise_std": noise_std}, samples, sr)
         finally:
             np.random.set_state(state)
 
@@ -112,15 +122,20 @@ class Augmenter:
         t2 = PitchShift(p=number(ps, "p", "augment.pitch_shift", 1.0, lo=0, hi=1),
                         min_semitones=number(ps, "min_semitones", "augment.pitch_shift", -2.0, lo=-12, hi=12),
                         max_semitones=number(ps, "max_semitones", "augment.pitch_shift", 2.0, lo=-12, hi=12))
-        t3 = GaussianNoise(p=number(gn, "p", "augment.gaussian_noise", 1.0, lo=0, hi=1),
-                           amplitude=number(gn, "amplitude", "augment.gaussian_noise", 0.005, lo=0, lo_open=True,
-                                            hi=1))
         from pipeline.errors import ParamsError
 
+        if "amplitude" in gn:
+            raise ParamsError("augment.gaussian_noise.amplitude", "replaced by min_snr_db / max_snr_db: noise is "
+                                                                  "now relative to the signal (e.g. 15 and 30 dB)")
+        t3 = GaussianNoise(p=number(gn, "p", "augment.gaussian_noise", 1.0, lo=0, hi=1),
+                           min_snr_db=number(gn, "min_snr_db", "augment.gaussian_noise", 15.0, lo=-20, hi=100),
+                           max_snr_db=number(gn, "max_snr_db", "augment.gaussian_noise", 30.0, lo=-20, hi=100))
         if t1.min_rate > t1.max_rate:
             raise ParamsError("augment.time_stretch.min_rate", "must be <= max_rate")
         if t2.min_semitones > t2.max_semitones:
             raise ParamsError("augment.pitch_shift.min_semitones", "must be <= max_semitones")
+        if t3.min_snr_db > t3.max_snr_db:
+            raise ParamsError("augment.gaussian_noise.min_snr_db", "must be <= max_snr_db")
         return cls([t1, t2, t3])
 
     def sample(self, seed: int, item_id: str) -> dict:
@@ -143,8 +158,14 @@ class Augmenter:
         return {t.name: asdict(t) for t in self.transforms}
 
 
-def apply_recorded(samples: np.ndarray, sr: int, recorded: str) -> np.ndarray:
-    """Apply an augmentation recorded in the render plan (JSON); '' means none."""
-    if not recorded:
+def apply_recorded(samples: np.ndarray, sr: int, recorded: str, peak: float | None = None) -> np.ndarray:
+    """Apply an augmentation recorded in the render plan (JSON); '' means none. `samples`: the standardised
+    source. `peak`: rescale the result to this peak (1.0 when the originals are peak-normalised, so a copy's
+    level matches theirs: stretching, shifting and noise move the peak a little)."""
+    if not recorded or samples.size == 0:
         return samples
-    return Augmenter([TimeStretch(), PitchShift(), GaussianNoise()]).apply(samples, sr, json.loads(recorded))
+    y = Augmenter([TimeStretch(), PitchShift(), GaussianNoise()]).apply(samples, sr, json.loads(recorded))
+    top = float(np.max(np.abs(y))) if y.size else 0.0
+    if peak is not None and top > 0:
+        y = y * np.float32(peak / top)
+    return np.ascontiguousarray(y, dtype=np.float32)

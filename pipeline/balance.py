@@ -1,10 +1,12 @@
 """Stage 3, balance: the render plan, one row per image to render.
 
 Training split only: `none`, `undersample` (every class down to the rarest, or to `target`) or
-`oversample` (every class up to the largest, or to `target`, cycling through the class's files;
-each extra copy augmented). Val and test pass through untouched: augmenting or resampling them
-would make the reported figures meaningless. The augmentation parameters of each copy are drawn
-here from a seed derived from the params seed and the copy's id, and recorded in the plan.
+`oversample` (every class up to the largest, or to `target`, cycling through the class's files in a
+seeded order; each extra copy augmented). A class above the target keeps a seeded random subset of its
+files (not the first ones by id, which would drop whole corpora in alphabetical order). Val and test
+pass through untouched: augmenting or resampling them would make the reported figures meaningless.
+The augmentation parameters of each copy are drawn here from a seed derived from the params seed and
+the copy's id, and recorded in the plan; render applies them to the standardised source.
 """
 from __future__ import annotations
 
@@ -17,10 +19,11 @@ import numpy as np
 import pandas as pd
 
 from pipeline import TARGET_LABELS
-from pipeline.augment import Augmenter, item_seed
+from pipeline.augment import Augmenter
 from pipeline.errors import UserError
 from pipeline.io import write_json, write_parquet
 from pipeline.params import choice, load, number, section
+from pipeline.seeding import stable_rng
 
 log = logging.getLogger("pipeline.balance")
 
@@ -57,18 +60,17 @@ def plan(split_df: pd.DataFrame, params: dict) -> pd.DataFrame:
     if method == "undersample":
         n = target or int(counts.min())  # classes smaller than a given target keep all their files
         for label, group in train.groupby("label"):
-            rng = np.random.default_rng(item_seed(seed, f"undersample:{label}"))
-            keep = np.sort(rng.choice(len(group), size=min(n, len(group)), replace=False))
-            parts.append(group.sort_values("item_id").iloc[keep])
+            parts.append(_subset(group, n, stable_rng(seed, "undersample", label)))
     else:
         n = target or counts.max()
         for label, group in train.groupby("label"):
-            group = group.sort_values("item_id")
-            parts.append(group.iloc[: min(n, len(group))])  # originals (down to target if above it)
-            extra = n - len(group)
+            rng = stable_rng(seed, "oversample", label)
+            group = _subset(group, n, rng)  # the originals (a random subset when above the target)
+            parts.append(group)
+            order = rng.permutation(len(group))  # which files get the first copies: none by name
             rows = []
-            for k in range(max(0, extra)):
-                src = group.iloc[k % len(group)].copy()
+            for k in range(max(0, n - len(group))):
+                src = group.iloc[order[k % len(group)]].copy()
                 copy = k // len(group) + 1
                 src["item_id"] = f"{src['item_id']}_aug{copy:02d}"
                 src["augmented"] = True
@@ -79,6 +81,14 @@ def plan(split_df: pd.DataFrame, params: dict) -> pd.DataFrame:
                 parts.append(pd.DataFrame(rows))
     out = pd.concat(parts + [rest], ignore_index=True)
     return out.sort_values(["split", "corpus", "item_id"]).reset_index(drop=True)
+
+
+def _subset(group: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
+    """All of a class's files when it has at most n, else a random n of them drawn from rng; in id order."""
+    group = group.sort_values("item_id")
+    if len(group) <= n:
+        return group
+    return group.iloc[np.sort(rng.choice(len(group), size=n, replace=False))]
 
 
 def summarise(plan_df: pd.DataFrame, params: dict) -> dict:

@@ -45,6 +45,7 @@ log = logging.getLogger("pipeline.demo_corpus")
 EMOTIONS = TARGET_LABELS  # angry, happy, sad, neutral, fearful, disgust, surprise
 SENTENCES_FILE = "sentences.txt"
 VOICES_FILE = "voices.txt"
+SKIPPED_FILE = "SKIPPED.txt"  # what the stage writes instead of a corpus when data.raw_dir holds corpora
 
 
 @dataclass(frozen=True)
@@ -481,7 +482,8 @@ def _clear(out_dir: Path) -> None:
     for child in sorted(out_dir.iterdir()):
         if child.is_dir() and not child.is_symlink() and child.name in ours:
             shutil.rmtree(child)
-        elif child.is_file() and (child.name in (SENTENCES_FILE, VOICES_FILE) or child.name.endswith(".tmp")):
+        elif child.is_file() and (child.name in (SENTENCES_FILE, VOICES_FILE, SKIPPED_FILE)
+                                  or child.name.endswith(".tmp")):
             child.unlink()
 
 
@@ -588,12 +590,48 @@ def read_params(params: dict) -> dict:
     }
 
 
+def skip_reason(params: dict) -> str | None:
+    """Why ingest will not read the demo corpus (real corpora are there), or None when it will."""
+    from pipeline.raw_dir import raw_dir_from_params, scan
+
+    corpora = (params.get("data") or {}).get("corpora") or []
+    corpora = [corpora] if isinstance(corpora, str) else list(corpora)
+    if "demo" in corpora:
+        return None
+    if corpora:
+        return f"data.corpora names {', '.join(map(str, corpora))}"
+    raw = scan(raw_dir_from_params(params))
+    if raw.holds_nothing:
+        return None
+    held = raw.folders + raw.broken_links + raw.audio_files + raw.archives
+    return f"{raw.path} holds {', '.join(p.name for p in held)}"
+
+
+def skip(out_dir: Path, reason: str) -> None:
+    """An empty demo folder with a note: the stage's output exists, no synthesis work is done."""
+    from pipeline.io import write_text
+
+    _clear(out_dir)
+    write_text(out_dir / SKIPPED_FILE, f"The demo corpus was not synthesised: {reason}.\n"
+                                       "The demo stage makes it only when data.raw_dir holds no corpus.\n")
+    log.info("skipped: %s, so ingest reads those and the demo corpus is not needed", reason)
+
+
 def main(argv=None) -> None:
     from pipeline.params import load
 
-    argparse.ArgumentParser(prog="python -m pipeline demo", description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
-    generate(**read_params(load()))
+    parser = argparse.ArgumentParser(prog="python -m pipeline demo", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--force", action="store_true",
+                        help="synthesise even when data.raw_dir holds corpora (by default the stage then skips)")
+    args = parser.parse_args(argv)
+    params = load()
+    kwargs = read_params(params)
+    reason = None if args.force else skip_reason(params)
+    if reason:
+        skip(kwargs["out_dir"], reason)
+    else:
+        generate(**kwargs)
 
 
 if __name__ == "__main__":

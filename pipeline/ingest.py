@@ -8,6 +8,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import logging
+import os
+import re
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,6 +22,7 @@ from pipeline.corpora.release import check_release
 from pipeline.errors import ParamsError, UserError
 from pipeline.io import write_csv, write_json, write_parquet
 from pipeline.params import load, number, section, workers
+from pipeline.raw_dir import raw_dir_from_params, scan
 
 log = logging.getLogger("pipeline.ingest")
 
@@ -94,7 +97,7 @@ class IngestConfig:
             if name not in ADAPTER_NAMES:
                 raise ParamsError(f"data.options.{name}", f"unknown corpus; known: {', '.join(ADAPTER_NAMES)}")
         return cls(
-            raw_dir=Path(data.get("raw_dir", "data/raw")),
+            raw_dir=raw_dir_from_params(params),
             demo_dir=Path(demo.get("out_dir", "data/demo")),
             corpora=corpora,
             label_maps=label_maps,
@@ -106,32 +109,94 @@ class IngestConfig:
 
 
 def find_corpora(cfg: IngestConfig) -> tuple[dict[str, Path], bool]:
-    """Corpus name -> root folder. Returns (roots, used_demo)."""
+    """Corpus name -> root folder, every visible folder under raw_dir recognised by its layout (the
+    adapters' detect()), whatever it is called. Returns (roots, used_demo): the demo corpus only when
+    raw_dir holds nothing (hidden files and loose notes such as a README do not count)."""
+    raw = scan(cfg.raw_dir)
+    if raw.broken_links:
+        link = raw.broken_links[0]
+        raise UserError(f"{link} is a link to {os.readlink(link)}, which does not exist (a relative link is "
+                        f"read from the folder the link is in, {cfg.raw_dir}/)")
+    if raw.audio_files:
+        names = ", ".join(p.name for p in raw.audio_files[:3]) + (" ..." if len(raw.audio_files) > 3 else "")
+        raise UserError(f"audio files directly in {cfg.raw_dir}/ ({names}): put each corpus in a folder of its "
+                        f"own, {cfg.raw_dir}/<corpus>/, as its archive unpacks")
+    for folder in raw.empty_folders:
+        log.warning("ignoring %s: no files in it", folder)
+    for path in raw.other_files:
+        log.info("ignoring %s: not a folder", path)
+    found: dict[str, Path] = {}
+    for folder in raw.folders:
+        matches = detect_corpus(folder)
+        if not matches:
+            hint = _name_hint(folder.name)
+            named = (f" (named like {hint}, but not laid out like it: {_layout(hint)})" if hint else "")
+            raise UserError(f"{folder} is not a corpus the pipeline knows{named}. Unpack each corpus into its own "
+                            f"folder under {cfg.raw_dir}/ as released (one wrapping folder is fine), or move this "
+                            f"folder out. Known layouts:\n{_layouts()}")
+        if len(matches) > 1:
+            raise UserError(f"{folder} looks like several corpora ({', '.join(matches)}): give each corpus a "
+                            f"folder of its own under {cfg.raw_dir}/")
+        name = matches[0]
+        if name in found:
+            # Two roots would be walked as two corpora with one name (a second copy counted twice, speaker
+            # ids shared); one folder holding both parts is what the adapters read and de-duplicate.
+            raise UserError(f"{found[name]} and {folder} both look like {name}: put both parts in one folder "
+                            f"under {cfg.raw_dir}/ (e.g. RAVDESS speech and song side by side) or remove the "
+                            f"second copy")
+        found[name] = folder
+        log.info("%s: %s (recognised by its layout)", name, folder)
+    for archive in raw.archives:
+        log.warning("ignoring the archive %s: ingest reads unpacked folders", archive)
+    if raw.archives and not found:
+        raise UserError(f"{cfg.raw_dir}/ holds archives ({', '.join(p.name for p in raw.archives)}) but no "
+                        f"unpacked corpus: unpack each into its own folder under {cfg.raw_dir}/")
+
     roots: dict[str, Path] = {}
-    raw_children = {p.name.lower(): p for p in cfg.raw_dir.iterdir() if p.is_dir()} if cfg.raw_dir.is_dir() else {}
-    wanted = cfg.corpora or [n for n in ADAPTER_NAMES if n != "demo"]
-    for name in wanted:
-        if name == "demo":
-            roots[name] = raw_children.get("demo", cfg.demo_dir)
-            continue
-        folder = raw_children.get(name)
-        if folder is None or not any(folder.iterdir()):
-            if cfg.corpora:
-                raise UserError(f"data.corpora names {name!r} but {cfg.raw_dir / name} is missing or empty; "
-                                f"unpack the corpus there (see README) or remove it from data.corpora")
-            continue
-        roots[name] = folder
-    unknown = sorted(set(raw_children) - set(ADAPTER_NAMES))
-    if unknown:
-        log.warning("ignoring folders in %s that are not known corpora: %s (known: %s)",
-                    cfg.raw_dir, ", ".join(unknown), ", ".join(ADAPTER_NAMES))
-    if not roots:
-        log.info("no corpus found in %s: using the built-in demo corpus (%s)", cfg.raw_dir, cfg.demo_dir)
-        if not cfg.demo_dir.is_dir():
-            raise UserError(f"no corpus in {cfg.raw_dir} and the demo corpus {cfg.demo_dir} is missing: "
-                            f"run `dvc repro` (the demo stage makes it) or `python -m pipeline demo`")
-        return {"demo": cfg.demo_dir}, True
-    return roots, False
+    for name in cfg.corpora:
+        if name in found:
+            roots[name] = found[name]
+        elif name == "demo":
+            roots[name] = _demo_dir(cfg)
+        else:
+            raise UserError(f"data.corpora names {name!r} but no folder under {cfg.raw_dir}/ looks like it "
+                            f"({_layout(name)}); unpack it there or remove it from data.corpora")
+    for name in sorted(set(found) - set(roots)) if cfg.corpora else []:
+        log.info("%s: %s not used (data.corpora names %s)", name, found[name], ", ".join(cfg.corpora))
+    if cfg.corpora:
+        return roots, roots.keys() == {"demo"}
+    if found:
+        return found, False
+    log.info("no corpus in %s: using the built-in demo corpus (%s)", cfg.raw_dir, cfg.demo_dir)
+    return {"demo": _demo_dir(cfg)}, True
+
+
+def detect_corpus(folder: Path) -> list[str]:
+    """Every adapter whose detect() accepts the folder; a name the folder hints at is asked first."""
+    hint = _name_hint(folder.name)
+    order = ([hint] if hint else []) + [n for n in ADAPTER_NAMES if n != hint]
+    return [name for name in order if get_adapter(name).detect(folder)]
+
+
+def _name_hint(folder_name: str) -> str | None:
+    """The corpus a folder's name suggests (CREMA-D -> cremad, "TESS Toronto ..." -> tess), or None."""
+    key = re.sub(r"[^a-z0-9]", "", folder_name.lower())
+    return next((n for n in ADAPTER_NAMES if key.startswith(n)), None)
+
+
+def _layout(name: str) -> str:
+    return (get_adapter(name).__doc__ or name).strip().splitlines()[0]
+
+
+def _layouts() -> str:
+    return "\n".join(f"  {n}: {_layout(n)}" for n in ADAPTER_NAMES if n != "demo")
+
+
+def _demo_dir(cfg: IngestConfig) -> Path:
+    if not get_adapter("demo").detect(cfg.demo_dir):
+        raise UserError(f"no corpus in {cfg.raw_dir}/ and the demo corpus {cfg.demo_dir} is missing: run "
+                        f"`dvc repro` (the demo stage makes it) or `python -m pipeline demo`")
+    return cfg.demo_dir
 
 
 def _inspect(job: tuple[str, float, float]) -> dict:

@@ -54,17 +54,26 @@ def _init_worker(params: dict) -> None:
     _STATE["features"] = FeatureConfig.from_params(params)
 
 
-def render_item(row: dict) -> dict:
-    """Worker: one plan row -> one shard row, or {'error': reason}. Never raises."""
-    from pipeline import audio, features
+def item_audio(row: dict, cfg) -> np.ndarray:
+    """A plan row's audio as the model gets it: the file standardised (mono, trimmed, resampled,
+    peak-normalised), then its recorded augmentation if it is a training copy, then fitted to the window.
+    Augmenting after the trim cuts a copy exactly like its original, whatever the recording's level."""
+    from pipeline import audio
     from pipeline.augment import apply_recorded
 
+    samples, sr = audio.read(row["path"])
+    y = audio.prepare(samples, sr, cfg)
+    if row["augmentation"]:
+        y = apply_recorded(y, cfg.sample_rate, row["augmentation"], peak=1.0 if cfg.peak_normalise else None)
+    return audio.fit(y, cfg.n_samples)
+
+
+def render_item(row: dict) -> dict:
+    """Worker: one plan row -> one shard row, or {'error': reason}. Never raises."""
+    from pipeline import features
+
     try:
-        samples, sr = audio.read(row["path"])
-        if row["augmentation"]:
-            mono = samples.mean(axis=1) if samples.ndim == 2 else samples
-            samples = apply_recorded(mono.astype(np.float32), sr, row["augmentation"])[:, None]
-        y = audio.standardise(samples, sr, _STATE["audio"])
+        y = item_audio(row, _STATE["audio"])
         rendered = features.render(y, _STATE["audio"].sample_rate, _STATE["features"])
     except Exception as exc:  # one bad file is quarantined, never fatal
         return {"error": f"{type(exc).__name__}: {exc}"}

@@ -1,8 +1,12 @@
 """Stage 2, split: manifest -> train / val / test.
 
 `speaker` (default): no speaker in two splits, per corpus, stratified by label as far as the speakers
-allow. `random`: the papers' protocol (leaks speakers; kept to reproduce them). `corpus`: leave one
-corpus out for test. Byte-identical recordings always land in the same split.
+allow; either by ratios (`val_ratio`, `test_ratio`) or, with `folds` = K >= 2, by speaker folds: each
+corpus's speakers are dealt into K folds, fold `fold` is the test set and validation speakers come from
+the other folds (K = number of speakers is leave-one-speaker-out). `random`: the papers' protocol (leaks
+speakers; kept to reproduce them). `corpus`: leave one corpus out for test. Byte-identical recordings
+always land in the same split. Every draw is seeded from (seed, corpus), so a corpus's split never
+changes when another corpus is added.
 """
 from __future__ import annotations
 
@@ -19,6 +23,7 @@ from pipeline.corpora import ADAPTER_NAMES
 from pipeline.errors import ParamsError, UserError
 from pipeline.io import write_json, write_parquet
 from pipeline.params import choice, load, number, section, string_list
+from pipeline.seeding import stable_rng
 
 log = logging.getLogger("pipeline.split")
 
@@ -28,6 +33,7 @@ REPORT = Path("metrics/split.json")
 SPLITS = ("train", "val", "test")
 STRATEGIES = ("speaker", "random", "corpus")
 TRIES = 300  # random speaker assignments tried per corpus; the one closest to the label ratios wins
+NO_FOLD = -1  # the `fold` column when split.folds is off
 
 
 @dataclass
@@ -39,6 +45,8 @@ class SplitConfig:
     val_speakers: list[str]
     test_speakers: list[str]
     test_corpus: str | None
+    folds: int = 0  # K speaker folds; 0 = off (the ratio split)
+    fold: int = 0  # the test fold, 0..K-1
 
     @classmethod
     def from_params(cls, params: dict) -> "SplitConfig":
@@ -51,7 +59,20 @@ class SplitConfig:
             val_speakers=string_list(s, "val_speakers", "split"),
             test_speakers=string_list(s, "test_speakers", "split"),
             test_corpus=s.get("test_corpus"),
+            folds=number(s, "folds", "split", default=0, integer=True, lo=0, allow_none=True) or 0,
+            fold=number(s, "fold", "split", default=0, integer=True),
         )
+        if cfg.folds == 1:
+            raise ParamsError("split.folds", "must be 0 or null (off: the ratio split) or K >= 2 speaker folds, got 1")
+        if cfg.folds and cfg.strategy != "speaker":
+            raise ParamsError("split.folds", f"speaker folds need split.strategy speaker, not {cfg.strategy!r} "
+                                             f"(set split.folds: 0 for the {cfg.strategy} strategy)")
+        if cfg.folds and not 0 <= cfg.fold < cfg.folds:
+            raise ParamsError("split.fold", f"must be in 0..{cfg.folds - 1} (split.folds is {cfg.folds}), "
+                                            f"got {cfg.fold}")
+        if not cfg.folds and cfg.fold != 0:
+            raise ParamsError("split.fold", f"split.folds is off (0), so there is no fold {cfg.fold}: "
+                                            f"set split.folds to K >= 2 to choose a test fold")
         if cfg.val_ratio + cfg.test_ratio >= 1:
             raise ParamsError("split.val_ratio", f"val_ratio + test_ratio must be < 1, got "
                                                  f"{cfg.val_ratio} + {cfg.test_ratio}")
@@ -103,8 +124,7 @@ def _assign_stratified(units: list, counts: np.ndarray, n_val: int, n_test: int,
     return {u: ("test" if i in test_idx else "val" if i in val_idx else "train") for i, u in enumerate(units)}
 
 
-def split_by_speaker(df: pd.DataFrame, cfg: SplitConfig, rng: np.random.Generator,
-                     notes: list[str]) -> pd.Series:
+def split_by_speaker(df: pd.DataFrame, cfg: SplitConfig, notes: list[str]) -> pd.Series:
     unit = _units(df, "speaker")
     out = pd.Series("train", index=df.index)
     explicit = bool(cfg.val_speakers or cfg.test_speakers)
@@ -133,7 +153,8 @@ def split_by_speaker(df: pd.DataFrame, cfg: SplitConfig, rng: np.random.Generato
             units, counts = _label_matrix(part, unit[part.index])
             n_val = int(round(cfg.val_ratio * len(units))) if len(units) > 2 else 0
             if n_val:
-                assign = _assign_stratified(units, counts, n_val, 0, (cfg.val_ratio, 0.0), rng)
+                assign = _assign_stratified(units, counts, n_val, 0, (cfg.val_ratio, 0.0),
+                                            stable_rng(cfg.seed, "split-val", corpus))
                 out[part.index] = unit[part.index].map(assign).to_numpy()
         return out
     for corpus, part in df.groupby("corpus"):
@@ -150,19 +171,96 @@ def split_by_speaker(df: pd.DataFrame, cfg: SplitConfig, rng: np.random.Generato
         else:
             n_test = min(max(1, int(round(cfg.test_ratio * n))), n - 2 if cfg.val_ratio > 0 else n - 1)
             n_val = min(max(1, int(round(cfg.val_ratio * n))), n - n_test - 1) if cfg.val_ratio > 0 else 0
-        assign = _assign_stratified(units, counts, n_val, n_test, (cfg.val_ratio, cfg.test_ratio), rng)
+        assign = _assign_stratified(units, counts, n_val, n_test, (cfg.val_ratio, cfg.test_ratio),
+                                    stable_rng(cfg.seed, "split", corpus))
         out[part.index] = unit[part.index].map(assign).to_numpy()
     return out
 
 
-def split_random(df: pd.DataFrame, cfg: SplitConfig, rng: np.random.Generator) -> pd.Series:
-    """The papers' protocol: utterances shuffled, stratified by label (duplicates kept together)."""
+def _deal_folds(counts: np.ndarray, sizes: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Fold index per unit: fold sizes (speakers) balanced first, then each fold's label counts closest
+    to 1/k of the corpus's (greedy over TRIES random orders, the closest wins)."""
+    target = counts.sum(axis=0) / k
+    tries = 1 if k >= len(counts) else TRIES  # one unit per fold: every deal is alike
+    best, best_cost = None, np.inf
+    for _ in range(tries):
+        order, fold_order = rng.permutation(len(counts)), rng.permutation(k)
+        fold_counts, fold_sizes = np.zeros((k, counts.shape[1])), np.zeros(k)
+        assign = np.empty(len(counts), dtype=int)
+        for i in order:
+            sizes_now = fold_sizes[fold_order]
+            candidates = fold_order[sizes_now == sizes_now.min()]
+            cost_if = np.abs(fold_counts[candidates] + counts[i] - target).sum(axis=1)
+            f = candidates[int(np.argmin(cost_if - np.abs(fold_counts[candidates] - target).sum(axis=1)))]
+            assign[i] = f
+            fold_counts[f] += counts[i]
+            fold_sizes[f] += sizes[i]
+        cost = np.abs(fold_counts - target).sum()
+        if cost < best_cost:
+            best, best_cost = assign, cost
+    return best
+
+
+def speaker_folds(manifest_df: pd.DataFrame, folds: int, seed: int, notes: list[str] | None = None) -> pd.Series:
+    """Speaker -> fold index (0..folds-1), dealt per corpus from (seed, corpus) only, so adding a corpus
+    leaves the others' folds as they were. Speakers joined by byte-identical recordings share a fold."""
+    if folds < 2:
+        raise ParamsError("split.folds", f"speaker folds need K >= 2, got {folds}")
+    unit = _units(manifest_df, "speaker")
+    out = {}
+    for corpus, part in manifest_df.groupby("corpus", sort=True):
+        units, counts = _label_matrix(part, unit[part.index])
+        sizes = part.groupby(unit[part.index])["speaker"].nunique().reindex(units).to_numpy()
+        fold_of = dict(zip(units, _deal_folds(counts, sizes, folds, stable_rng(seed, "folds", corpus)).tolist()))
+        for speaker, u in dict(zip(part["speaker"], unit[part.index])).items():
+            out[speaker] = fold_of[u]
+        n_speakers = part["speaker"].nunique()
+        if notes is not None and n_speakers < folds:
+            empty = sorted(set(range(folds)) - {out[s] for s in part["speaker"].unique()})
+            notes.append(f"{corpus}: {n_speakers} speakers for {folds} folds: fold(s) {', '.join(map(str, empty))} "
+                         f"have no test speaker from {corpus}")
+    return pd.Series(out, name="fold", dtype=int).sort_index()
+
+
+def fold_split(manifest_df: pd.DataFrame, cfg: SplitConfig, fold: int, notes: list[str] | None = None,
+               folds: pd.Series | None = None) -> pd.Series:
+    """train / val / test per row for test fold `fold` of cfg.folds speaker folds: the fold's speakers are
+    the test set; per corpus, val_ratio of the other folds' speakers (at least one when the corpus has 3 or
+    more) are drawn for validation from (seed, corpus, fold), stratified by label."""
+    if not 0 <= fold < cfg.folds:
+        raise ParamsError("split.fold", f"must be in 0..{cfg.folds - 1} (split.folds is {cfg.folds}), got {fold}")
+    if folds is None:
+        folds = speaker_folds(manifest_df, cfg.folds, cfg.seed, notes)
+    out = pd.Series("train", index=manifest_df.index)
+    out[manifest_df["speaker"].map(folds).to_numpy() == fold] = "test"
+    if not (out == "test").any():
+        most = int(manifest_df.groupby("corpus")["speaker"].nunique().max())
+        raise ParamsError("split.folds", f"fold {fold} of {cfg.folds} has no test speaker: no corpus has more than "
+                                         f"{most} speakers; use split.folds <= {most}")
+    if cfg.val_ratio == 0:
+        return out
+    unit = _units(manifest_df, "speaker")
+    n_speakers = manifest_df.groupby("corpus")["speaker"].nunique()
+    rest = manifest_df[out == "train"]
+    for corpus, part in rest.groupby("corpus"):
+        units, counts = _label_matrix(part, unit[part.index])
+        if n_speakers[corpus] < 3 or len(units) < 2:
+            continue
+        n_val = min(max(1, int(round(cfg.val_ratio * len(units)))), len(units) - 1)
+        assign = _assign_stratified(units, counts, n_val, 0, (cfg.val_ratio, 0.0),
+                                    stable_rng(cfg.seed, "fold-val", corpus, fold))
+        out[part.index] = unit[part.index].map(assign).to_numpy()
+    return out
+
+
+def split_random(df: pd.DataFrame, cfg: SplitConfig) -> pd.Series:
+    """The papers' protocol: utterances shuffled, stratified by corpus and label (duplicates kept together)."""
     unit = _units(df, "utt_key")
-    unit_label = df.groupby(unit)["label"].first()  # a duplicate group is stratified by its first label
+    first = df.groupby(unit)[["corpus", "label"]].first()  # a duplicate group goes by its first row
     assign = {}
-    for label in sorted(set(unit_label)):
-        units = sorted(unit_label.index[unit_label == label])
-        order = rng.permutation(len(units))
+    for (corpus, label), group in first.groupby(["corpus", "label"]):
+        units = sorted(group.index)
+        order = stable_rng(cfg.seed, "split-random", corpus, label).permutation(len(units))
         n_test = int(round(cfg.test_ratio * len(units)))
         n_val = int(round(cfg.val_ratio * len(units)))
         for rank, i in enumerate(order):
@@ -170,7 +268,7 @@ def split_random(df: pd.DataFrame, cfg: SplitConfig, rng: np.random.Generator) -
     return pd.Series(unit.map(assign).to_numpy(), index=df.index)
 
 
-def split_corpus(df: pd.DataFrame, cfg: SplitConfig, rng: np.random.Generator, notes: list[str]) -> pd.Series:
+def split_corpus(df: pd.DataFrame, cfg: SplitConfig) -> pd.Series:
     if cfg.test_corpus not in set(df["corpus"]):
         raise ParamsError("split.test_corpus", f"{cfg.test_corpus!r} is not in the manifest; corpora ingested: "
                                                f"{', '.join(sorted(set(df['corpus'])))}")
@@ -183,25 +281,34 @@ def split_corpus(df: pd.DataFrame, cfg: SplitConfig, rng: np.random.Generator, n
     for corpus, part in rest.groupby("corpus"):
         units, counts = _label_matrix(part, unit[part.index])
         n_val = min(max(1, int(round(inner.val_ratio * len(units)))), len(units) - 1) if inner.val_ratio else 0
-        assign = _assign_stratified(units, counts, n_val, 0, (inner.val_ratio, 0.0), rng)
+        assign = _assign_stratified(units, counts, n_val, 0, (inner.val_ratio, 0.0),
+                                    stable_rng(cfg.seed, "split-val", corpus))
         out[part.index] = unit[part.index].map(assign).to_numpy()
     return out
 
 
 def make_split(manifest: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame, list[str]]:
-    rng = np.random.default_rng(cfg.seed)
     df = manifest.copy()
     notes: list[str] = []
-    if cfg.strategy == "speaker":
-        df["split"] = split_by_speaker(df, cfg, rng, notes)
+    df["fold"] = NO_FOLD
+    if cfg.folds:
+        folds = speaker_folds(df, cfg.folds, cfg.seed, notes)
+        df["fold"] = df["speaker"].map(folds).astype(int)
+    if cfg.strategy == "speaker" and cfg.folds and not (cfg.val_speakers or cfg.test_speakers):
+        df["split"] = fold_split(df, cfg, cfg.fold, notes, folds)
+    elif cfg.strategy == "speaker":
+        if cfg.folds:
+            notes.append("split.test_speakers / split.val_speakers are set: they decide the split, not "
+                         f"split.fold {cfg.fold} (the fold column still records the {cfg.folds} folds)")
+        df["split"] = split_by_speaker(df, cfg, notes)
     elif cfg.strategy == "random":
         df["utt_key"] = df["corpus"] + ":" + df["utt_id"]
-        df["split"] = split_random(df, cfg, rng)
+        df["split"] = split_random(df, cfg)
         df = df.drop(columns="utt_key")
         notes.append("strategy random: speakers appear in several splits (the papers' protocol; "
                      "results are not speaker-independent)")
     else:
-        df["split"] = split_corpus(df, cfg, rng, notes)
+        df["split"] = split_corpus(df, cfg)
     if cfg.strategy != "random":
         leaks = df.groupby("speaker")["split"].nunique()
         assert (leaks <= 1).all(), f"speakers in two splits: {list(leaks[leaks > 1].index)}"
@@ -222,7 +329,18 @@ def report(df: pd.DataFrame, notes: list[str], cfg: SplitConfig) -> dict:
             "by_corpus_label": {c: {k: int(v) for k, v in g["label"].value_counts().sort_index().items()}
                                 for c, g in part.groupby("corpus")},
         }
-    return {"strategy": cfg.strategy, "seed": cfg.seed, "splits": counts, "notes": notes}
+    out = {"strategy": cfg.strategy, "seed": cfg.seed, "splits": counts, "notes": notes}
+    if cfg.folds:
+        out["folds"] = {"k": cfg.folds, "test_fold": cfg.fold, "speakers": fold_table(df)}
+    return out
+
+
+def fold_table(df: pd.DataFrame) -> dict:
+    """{corpus: {fold: [speakers]}} from a split frame's `fold` column."""
+    table: dict = {}
+    for (corpus, fold), part in df[df["fold"] != NO_FOLD].groupby(["corpus", "fold"]):
+        table.setdefault(corpus, {})[str(fold)] = sorted(part["speaker"].unique().tolist())
+    return table
 
 
 def format_table(df: pd.DataFrame) -> str:
@@ -246,6 +364,10 @@ def run(params: dict) -> pd.DataFrame:
     write_parquet(SPLIT, df)
     write_json(REPORT, report(df, notes, cfg))
     print(format_table(df))
+    if cfg.folds:
+        print(f"speaker folds (split.folds {cfg.folds}, test fold {cfg.fold}):")
+        for corpus, table in fold_table(df).items():
+            print(f"  {corpus}: " + "; ".join(f"{f}: {' '.join(s)}" for f, s in table.items()))
     return df
 
 

@@ -217,6 +217,26 @@ def test_wrapping_folder_accepted(name, tmp_path):
 
 
 @pytest.mark.parametrize("name", ADAPTERS)
+def test_linked_corpus_and_linked_folders_inside_it_are_followed_once(name, tmp_path):
+    plain = run(ADAPTERS[name], BUILDERS[name](tmp_path / "plain"))
+    # The corpus lives elsewhere and is linked in; each of its folders is moved out and linked back
+    # (as a corpus spread over disks is); a link back to the corpus root makes a cycle.
+    real = BUILDERS[name](tmp_path / "store" / name)
+    for i, child in enumerate(c for c in sorted(real.iterdir()) if c.is_dir()):
+        moved = tmp_path / "disk2" / str(i)
+        moved.parent.mkdir(exist_ok=True)
+        child.rename(moved)
+        child.symlink_to(moved, target_is_directory=True)
+    (real / "zz-cycle").symlink_to(real, target_is_directory=True)
+    linked = tmp_path / "raw" / name
+    linked.parent.mkdir()
+    linked.symlink_to(Path("..") / "store" / name, target_is_directory=True)
+    assert ADAPTERS[name].detect(linked)
+    items = run(ADAPTERS[name], linked)
+    assert sorted(items) == sorted(plain) and kinds(items) == kinds(plain)
+
+
+@pytest.mark.parametrize("name", ADAPTERS)
 def test_detect_only_own_corpus(name, tmp_path):
     root = BUILDERS[name](tmp_path / name)
     assert {n for n, m in ADAPTERS.items() if m.detect(root)} == {name}

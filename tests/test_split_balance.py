@@ -9,7 +9,7 @@ from pipeline import TARGET_LABELS
 from pipeline.augment import Augmenter, apply_recorded
 from pipeline.balance import plan
 from pipeline.errors import ParamsError
-from pipeline.split import SplitConfig, make_split
+from pipeline.split import SplitConfig, fold_split, make_split, report, speaker_folds
 
 
 def manifest(speakers_per_corpus={"ravdess": 10, "cremad": 12, "tess": 2}, per_label=3):
@@ -92,7 +92,86 @@ def test_explicit_speaker_lists_override_ratios():
         make_split(manifest(), SplitConfig.from_params(params(test_speakers=["ravdess:99"])))
 
 
-@pytest.mark.parametrize("bad, key", [({"strategy": "speakers"}, "split.strategy"),
+@pytest.mark.parametrize("split_params", [{}, {"folds": 5, "fold": 3}, {"folds": 10, "fold": 0},
+                                          {"strategy": "random"}, {"test_speakers": ["ravdess:03"]}])
+def test_adding_a_corpus_leaves_the_other_corpus_split_unchanged(split_params):
+    # one shared generator used to re-draw RAVDESS's test speakers when CREMA-D was added
+    alone, _ = make_split(manifest({"ravdess": 10}), SplitConfig.from_params(params(**split_params)))
+    mixed, _ = make_split(manifest({"cremad": 12, "ravdess": 10, "tess": 2}),
+                          SplitConfig.from_params(params(**split_params)))
+    mixed = mixed[mixed.corpus == "ravdess"].set_index("utt_id")
+    alone = alone.set_index("utt_id").loc[mixed.index]
+    assert (alone["split"] == mixed["split"]).all()
+    assert (alone["fold"] == mixed["fold"]).all()
+
+
+def test_speaker_folds_are_balanced_and_cover_every_speaker_once():
+    m = manifest({"ravdess": 10, "tess": 2})
+    cfg = SplitConfig.from_params(params(folds=5))
+    folds = speaker_folds(m, 5, cfg.seed)
+    assert set(folds.index) == set(m.speaker)
+    assert folds[folds.index.str.startswith("ravdess")].value_counts().tolist() == [2] * 5
+    assert folds.equals(speaker_folds(m, 5, cfg.seed))  # deterministic
+    tested = []
+    for fold in range(5):
+        split = fold_split(m, cfg, fold)
+        assert (m.assign(split=split).groupby("speaker")["split"].nunique() == 1).all()
+        test_speakers = set(m.speaker[split == "test"])
+        assert test_speakers == set(folds.index[folds == fold])
+        val = set(m.speaker[(split == "val") & (m.corpus == "ravdess")])
+        assert len(val) == 1 and not val & test_speakers  # round(0.15 * 8) = 1, from the training folds
+        tested += sorted(test_speakers)
+    assert sorted(tested) == sorted(set(m.speaker))  # every speaker is tested exactly once
+    loso = speaker_folds(m[m.corpus == "ravdess"], 10, cfg.seed)
+    assert sorted(loso.tolist()) == list(range(10))  # K = speakers: leave-one-speaker-out
+
+
+def test_speaker_folds_are_stratified_by_label():
+    # speakers 0-3 speak only `angry`, 4-7 only `sad`: every fold of 4 must get one of each
+    m = manifest({"ravdess": 8})
+    m = m[m.label == np.where(m.speaker.str[-2:].astype(int) < 4, "angry", "sad")]
+    folds = speaker_folds(m, 4, seed=3)
+    for fold in range(4):
+        labels = m[m.speaker.isin(folds.index[folds == fold])].label
+        assert sorted(labels.unique()) == ["angry", "sad"], (fold, folds.to_dict())
+
+
+def test_folds_keep_duplicates_together_note_small_corpora_and_fill_the_report():
+    m = manifest({"ravdess": 10, "tess": 2})
+    m.loc[(m.speaker == "ravdess:00") & (m.utt_id.str.endswith("_0")), "content_hash"] = "dup"
+    m.loc[(m.speaker == "ravdess:05") & (m.utt_id.str.endswith("_0")), "content_hash"] = "dup"
+    cfg = SplitConfig.from_params(params(folds=5, fold=2))
+    df, notes = make_split(m, cfg)
+    assert df[df.speaker.isin(["ravdess:00", "ravdess:05"])]["fold"].nunique() == 1
+    assert any(n.startswith("tess: 2 speakers for 5 folds") for n in notes)
+    table = report(df, notes, cfg)["folds"]
+    assert table["k"] == 5 and table["test_fold"] == 2
+    dealt = sorted(s for f in table["speakers"]["ravdess"].values() for s in f)
+    assert dealt == sorted(set(m[m.corpus == "ravdess"].speaker))
+    assert set(df[df.split == "test"].speaker) == set(table["speakers"]["ravdess"].get("2", []) +
+                                                        table["speakers"]["tess"].get("2", []))
+    # explicit lists still win over the fold
+    df, notes = make_split(m, SplitConfig.from_params(params(folds=5, fold=2, test_speakers=["ravdess:03"])))
+    assert set(df[df.split == "test"].speaker) == {"ravdess:03"}
+    assert (df.fold >= 0).all() and any("split.fold 2" in n for n in notes)
+    # without folds the column says so
+    assert (make_split(m, SplitConfig.from_params(params()))[0]["fold"] == -1).all()
+
+
+def test_a_fold_without_test_speakers_fails_naming_the_key():
+    with pytest.raises(ParamsError, match=r"split\.folds.*no test speaker"):
+        m = manifest({"ravdess": 3})
+        empty = (set(range(4)) - set(speaker_folds(m, 4, seed=1))).pop()
+        make_split(m, SplitConfig.from_params(params(folds=4, fold=empty)))
+
+
+@pytest.mark.parametrize("bad, key", [({"folds": 1}, "split.folds"),
+                                      ({"folds": -2}, "split.folds"),
+                                      ({"folds": 5, "fold": 5}, "split.fold"),
+                                      ({"folds": 5, "fold": -1}, "split.fold"),
+                                      ({"folds": 0, "fold": 2}, "split.fold"),
+                                      ({"folds": 5, "strategy": "random"}, "split.folds"),
+                                      ({"strategy": "speakers"}, "split.strategy"),
                                       ({"test_ratio": 1.5}, "split.test_ratio"),
                                       ({"val_ratio": 0.5, "test_ratio": 0.5}, "split.val_ratio"),
                                       ({"strategy": "corpus", "test_corpus": "nope"}, "split.test_corpus")])
@@ -110,7 +189,7 @@ def split_df():
 
 BALANCE = {"augment": {"time_stretch": {"p": 1.0, "min_rate": 0.8, "max_rate": 1.2},
                        "pitch_shift": {"p": 1.0, "min_semitones": -2, "max_semitones": 2},
-                       "gaussian_noise": {"p": 1.0, "amplitude": 0.005}}}
+                       "gaussian_noise": {"p": 1.0, "min_snr_db": 15, "max_snr_db": 30}}}
 
 
 def test_undersample_only_touches_train():
@@ -136,7 +215,7 @@ def test_oversample_augments_train_copies_only_and_is_deterministic():
     recorded = json.loads(aug["augmentation"])
     assert 0.8 <= recorded["time_stretch"]["rate"] <= 1.2
     assert -2 <= recorded["pitch_shift"]["semitones"] <= 2
-    assert recorded["gaussian_noise"]["amplitude"] == 0.005
+    assert 15 <= recorded["gaussian_noise"]["snr_db"] <= 30
     assert a.item_id.is_unique
 
 
@@ -152,9 +231,36 @@ def test_recorded_augmentation_gives_byte_identical_audio():
     assert other.tobytes() != one.tobytes()
 
 
+@pytest.mark.parametrize("method", ["oversample", "undersample"])
+def test_a_target_below_a_class_size_draws_a_seeded_subset_not_the_first_by_id(method):
+    # two corpora; by id, every "acorpus" file sorts before every "zcorpus" one
+    m = pd.concat([manifest({"acorpus": 4}, per_label=3), manifest({"zcorpus": 4}, per_label=3)])
+    df = m.assign(split="train", fold=-1).reset_index(drop=True)
+    p = dict(BALANCE, balance={"method": method, "target": 8, "seed": 3})
+    out = plan(df, p)
+    assert out.equals(plan(df, p))  # deterministic
+    for label, group in out[~out.augmented].groupby("label"):
+        assert len(group) == 8 and set(group.corpus) == {"acorpus", "zcorpus"}, (label, group.item_id.tolist())
+    assert not out.equals(plan(df, dict(p, balance=dict(p["balance"], seed=4))))
+
+
+def test_oversampled_copies_are_spread_over_the_class_not_given_to_the_first_files():
+    m = pd.concat([manifest({"acorpus": 4}, per_label=3), manifest({"zcorpus": 4}, per_label=3)])
+    df = m.assign(split="train", fold=-1).reset_index(drop=True)
+    out = plan(df, dict(BALANCE, balance={"method": "oversample", "target": 30, "seed": 3}))
+    copies = out[out.augmented]
+    assert (copies.groupby("label").size() == 30 - 24).all()
+    assert set(copies.corpus) == {"acorpus", "zcorpus"}  # 6 copies out of 24 files: not all from acorpus
+
+
 def test_bad_balance_params_name_the_key():
     with pytest.raises(ParamsError, match=r"balance\.method"):
         plan(split_df(), dict(BALANCE, balance={"method": "smote"}))
     with pytest.raises(ParamsError, match=r"augment\.time_stretch\.min_rate"):
         plan(split_df(), {"balance": {"method": "none"},
                           "augment": {"time_stretch": {"min_rate": 1.5, "max_rate": 1.2}}})
+    with pytest.raises(ParamsError, match=r"augment\.gaussian_noise\.min_snr_db"):
+        plan(split_df(), {"balance": {"method": "none"},
+                          "augment": {"gaussian_noise": {"min_snr_db": 30, "max_snr_db": 10}}})
+    with pytest.raises(ParamsError, match=r"augment\.gaussian_noise\.amplitude: replaced by min_snr_db"):
+        plan(split_df(), {"balance": {"method": "none"}, "augment": {"gaussian_noise": {"amplitude": 0.005}}})

@@ -13,13 +13,13 @@ An adapter module exposes:
 """
 from __future__ import annotations
 
-import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3")
+from pipeline.raw_dir import AUDIO_EXTENSIONS, is_hidden, walk
+
 
 
 @dataclass(frozen=True)
@@ -62,14 +62,11 @@ def is_audio(path: Path) -> bool:
 
 
 def walk_audio(root: Path) -> Iterator[Path]:
-    """Every audio file under root, sorted so that output order is deterministic."""
+    """Every audio file under root, linked folders followed (each real folder once: no link cycle or
+    second link to a folder counts a file twice), sorted so that output order is deterministic."""
     found = []
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
-        for name in filenames:
-            p = Path(dirpath) / name
-            if is_audio(p):
-                found.append(p)
+    for dirpath, _, filenames in walk(root):
+        found += [dirpath / name for name in filenames if is_audio(dirpath / name)]
     return iter(sorted(found))
 
 
@@ -99,7 +96,7 @@ def unwrap(root: Path, looks_like_root) -> Path:
             if not d.is_dir():
                 continue
             for child in sorted(d.iterdir()):
-                if child.is_dir() and not child.name.startswith(".") and child.name != "__MACOSX":
+                if child.is_dir() and not is_hidden(child.name):
                     if looks_like_root(child):
                         return child
                     nxt.append(child)
@@ -138,7 +135,7 @@ def child_dirs(parent: Path) -> list[Path]:
     if not parent.is_dir():
         return []
     return [c for c in sorted(parent.iterdir())
-            if c.is_dir() and not c.name.startswith(".") and c.name != "__MACOSX"]
+            if c.is_dir() and not is_hidden(c.name)]
 
 
 def child_files(parent: Path) -> Iterator[Path]:

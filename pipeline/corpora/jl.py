@@ -7,7 +7,6 @@ counts twice.
 """
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Iterator
@@ -15,6 +14,7 @@ from typing import Iterator
 from pipeline.corpora.base import (Entry, Excluded, FirstSeen, Item, Rejected, child_files,
                                    detect_layout, find_child, relative, resolve_options,
                                    walk_audio)
+from pipeline.raw_dir import walk
 
 NAME = "jl"
 DISPLAY = "JL"
@@ -66,9 +66,8 @@ def _raw_folder(root: Path) -> Path | None:
     """The JL(wav+txt) folder (any case) holding the most audio: the upload also has a partial
     lower-case copy of it, which must not win."""
     candidates = []
-    for dirpath, dirnames, _ in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "__MACOSX")
-        candidates += [Path(dirpath) / d for d in dirnames if d.lower() == RAW_DIR.lower()]
+    for dirpath, dirnames, _ in walk(root):
+        candidates += [dirpath / d for d in dirnames if d.lower() == RAW_DIR.lower()]
     counts = {d: sum(1 for _ in walk_audio(d)) for d in sorted(candidates)}
     best = max(counts, key=counts.get, default=None)
     return best if best is not None and counts[best] else None
