@@ -13,6 +13,7 @@ COMMANDS = {
     "render": ("pipeline.render", "standardise audio, render spectrograms into Parquet shards"),
     "train": ("pipeline.train", "train the model named by `model`"),
     "evaluate": ("pipeline.evaluate", "metrics, confusions and plots on the test split"),
+    "crossval": ("pipeline.crossval", "K speaker folds x seeds of the model, the eGeMAPS + SVM baseline beside it"),
     "predict": ("pipeline.predict", "emotion of new recordings with the trained model"),
     "export": ("pipeline.export", "export the trained model (SavedModel + TFLite)"),
     "models": ("pipeline.zoo", "list the model zoo"),

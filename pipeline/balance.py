@@ -101,11 +101,17 @@ def summarise(plan_df: pd.DataFrame, params: dict) -> dict:
             "rows_by_split": {k: int(v) for k, v in plan_df["split"].value_counts().items()}}
 
 
+# The plan says what to render, not where it goes: without these columns a new fold or split seed leaves
+# the plan byte-identical (with method none), so DVC does not re-render; train joins split.parquet instead.
+SPLIT_COLUMNS = ("split", "fold")
+
+
 def run(params: dict) -> pd.DataFrame:
     if not SPLIT.exists():
         raise UserError(f"{SPLIT} not found: run the split stage first (dvc repro split)")
     plan_df = plan(pd.read_parquet(SPLIT), params)
-    write_parquet(PLAN, plan_df)
+    to_render = plan_df.drop(columns=[c for c in SPLIT_COLUMNS if c in plan_df.columns])
+    write_parquet(PLAN, to_render.sort_values(["corpus", "item_id"]).reset_index(drop=True))
     summary = summarise(plan_df, params)
     write_json(REPORT, summary)
     lines = [f"balance: method {summary['method']}; training images per label (original + augmented):"]

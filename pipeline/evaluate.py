@@ -43,18 +43,34 @@ def load_model_file(path: Path):
 
 
 def load_model():
-    if not MODEL.exists() or not LABELS.exists():
+    """(Keras model, its card) from models/; the card says how its input is made (pipeline/model_card)."""
+    from pipeline import model_card
+
+    if not MODEL.exists():
         raise UserError(f"{MODEL} not found: train a model first (dvc repro train)")
-    return load_model_file(MODEL), json.loads(LABELS.read_text())
+    card = model_card.read(LABELS)
+    return load_model_file(MODEL), card
 
 
-def predict_split(model, info: dict, split: str = "test", batch_size: int = 64):
-    from pipeline.dataset import load_split, make_sequence
+def predict_split(model, card: dict, split: str = "test", batch_size: int = 64):
+    """The split's rows scored by the model, after checking the shards were made as the model's input was."""
+    from pipeline import model_card
+    from pipeline.dataset import load_split, make_sequence, shard_files
 
-    data = load_split(split, info["input"])
-    seq = make_sequence(data.x, None, batch_size, shuffle=False, seed=0)
-    probs = model.predict(seq, verbose=0)
-    return data, np.asarray(probs, dtype=np.float32)
+    model_card.check_matches(card, model_card.shard_settings(shard_files()), f"the {split} shards")
+    data = load_split(split, card["input"])
+    if len(data) == 0:
+        raise UserError(f"the {split} split is empty: nothing to evaluate")
+    x = model_card.inputs(data.x, data.meta["speaker"].to_numpy(), card)
+    probs = predict_inputs(model, x, batch_size)
+    return data, probs
+
+
+def predict_inputs(model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+    from pipeline.dataset import make_sequence
+
+    seq = make_sequence(x, None, batch_size, shuffle=False, seed=0)
+    return np.asarray(model.predict(seq, verbose=0), dtype=np.float32)
 
 
 def evaluate(data, probs: np.ndarray, labels: list[str]) -> dict:

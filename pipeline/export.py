@@ -1,8 +1,9 @@
 """export: the trained model as a TensorFlow SavedModel and a TFLite file that run without the pipeline.
 
 `python -m pipeline export [--out models/export]` writes <out>/saved_model/, <out>/model.tflite and
-<out>/labels.json (class order of the output vector, input kind and shape, audio/feature params the
-model expects), then checks that both artifacts agree with Keras on the test split.
+<out>/labels.json (the model card: class order of the output vector, input kind and shape, the audio/feature
+settings the input is made with and, for a speaker-standardised model, that its input is z-scored per speaker
+with the population statistics for a lone file), then checks that both artifacts agree with Keras on the test split.
 """
 from __future__ import annotations
 
@@ -16,7 +17,6 @@ import numpy as np
 
 from pipeline.errors import UserError
 from pipeline.io import atomic_path, write_json
-from pipeline.params import load, section
 
 log = logging.getLogger("pipeline.export")
 
@@ -93,7 +93,6 @@ def main(argv=None) -> None:
     parser.add_argument("--out", default="models/export", help="output folder (default: %(default)s)")
     parser.add_argument("--check", type=int, default=32, help="test files to compare Keras and exports on")
     args = parser.parse_args(argv)
-    params = load()
     from pipeline.backend import quiet_tensorflow
 
     quiet_tensorflow()
@@ -107,11 +106,13 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     paths = export(model, out, tuple(info["input_shape"]))
-    write_json(out / "labels.json", dict(info, audio=section(params, "audio"), features=section(params, "features")))
-    from pipeline.dataset import load_split
+    write_json(out / "labels.json", info)  # the model card: labels, input and the settings it was made with
+    from pipeline import model_card
+    from pipeline.dataset import load_split, shard_files
 
+    model_card.check_matches(info, model_card.shard_settings(shard_files()), "the test shards used for the check")
     data = load_split("test", info["input"])
-    x = data.x[: args.check]
+    x = model_card.inputs(data.x, data.meta["speaker"].to_numpy(), info)[: args.check]
     x = x.astype(np.float32) / 255.0 if x.dtype == np.uint8 else x.astype(np.float32)
     ref = np.asarray(model.predict(x, verbose=0))
     for name, fn, path in (("SavedModel", run_saved_model, out / "saved_model"),

@@ -3,7 +3,8 @@
     log_mel(y, sr, cfg)    (n_mels, frames) float32 dB, ref = max, top_db 80 (librosa.power_to_db semantics)
     to_image(logmel, cfg)  uint8 (H, W, C): min-max normalised, low frequencies at the bottom, resized;
                            colormap (RGB via a 256-entry LUT) | delta (static, delta, delta-delta) | gray
-    extras(y, sr, cfg)     {"mfcc": (frames, n_mfcc), "vector": 1-D, "utterance": 1-D} as cfg.extra asks
+    extras(y, sr, cfg)     {"mfcc": (frames, n_mfcc), "vector": 1-D, "utterance": 1-D, "compare": 1-D,
+                           "egemaps": 1-D} as cfg.extra asks
     render(y, sr, cfg)     all of it for one standardised clip -> Rendered(png, shape, extras)
 
 Speed: one STFT per clip (numpy framing + scipy rfft in float32), a cached mel filterbank applied with one
@@ -31,7 +32,7 @@ from pipeline.errors import ParamsError
 from pipeline.params import choice, number, section, string_list
 
 CHANNEL_MODES = ("colormap", "delta", "gray")
-EXTRA_KINDS = ("mfcc", "vector", "utterance")
+EXTRA_KINDS = ("mfcc", "vector", "utterance", "compare", "egemaps")
 AMIN = 1e-10
 TOP_DB = 80.0
 _DB_PER_NEPER = np.float32(10.0 / np.log(10.0))  # 10 * log10(x) == _DB_PER_NEPER * ln(x)
@@ -387,6 +388,10 @@ def extras(y: np.ndarray, sr: int, cfg: FeatureConfig, analysis: _Analysis | Non
     mfcc       (frames, n_mfcc)                              paper C 2-D CNN input
     vector     frames*n_mfcc + frames (ZCR) + frames (RMS)   paper C 1-D CNN input (flattened MFCC, ZCR, RMS)
     utterance  n_mfcc + 12 + n_mels                          paper B MLP: mean MFCC, mean chroma, mean mel power
+    compare    6373 openSMILE ComParE 2016 functionals      the `functionals` model (the default recipe)
+    egemaps    88 openSMILE eGeMAPSv02 functionals          the field's baseline (eGeMAPS + SVM, crossval)
+    The openSMILE sets are computed on the standardised clip (trimmed, normalised, padded to the window), so
+    they see exactly what the spectrogram shows.
     """
     if not cfg.extra:
         return {}
@@ -412,7 +417,32 @@ def extras(y: np.ndarray, sr: int, cfg: FeatureConfig, analysis: _Analysis | Non
         chroma = chroma / np.where(peak > np.finfo(np.float32).tiny, peak, 1.0)
         out["utterance"] = np.concatenate([mfcc.mean(axis=0), chroma.mean(axis=0), a.mel.mean(axis=0)]
                                           ).astype(np.float32)
+    for kind in ("compare", "egemaps"):
+        if kind in cfg.extra:
+            out[kind] = smile_functionals(y, sr, kind)
     return out
+
+
+OPENSMILE_SETS = {"compare": "ComParE_2016", "egemaps": "eGeMAPSv02"}
+
+
+@lru_cache(maxsize=4)
+def _smile(kind: str):
+    """One openSMILE extractor per process (building one parses its config: ~0.5 s)."""
+    import opensmile
+
+    return opensmile.Smile(feature_set=getattr(opensmile.FeatureSet, OPENSMILE_SETS[kind]),
+                           feature_level=opensmile.FeatureLevel.Functionals)
+
+
+def smile_functionals(y: np.ndarray, sr: int, kind: str) -> np.ndarray:
+    """Utterance-level openSMILE functionals of a mono clip: ComParE 2016 (6373) or eGeMAPSv02 (88).
+
+    openSMILE (audEERING) is the reference implementation of both sets; re-implementing its 65 LLDs and
+    their functionals would be neither faster nor comparable with published figures.
+    """
+    values = _smile(kind).process_signal(np.asarray(y, dtype=np.float32), int(sr)).to_numpy()[0]
+    return np.nan_to_num(values.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
 
 
 # ---------------------------------------------------------------------------------------------- render

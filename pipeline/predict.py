@@ -20,7 +20,6 @@ import numpy as np
 
 from pipeline.corpora.base import is_audio
 from pipeline.errors import UserError
-from pipeline.params import load
 
 HOP_SECONDS = 1.5  # windows overlap by half of the 3 s window
 CHUNK_FILES = 256  # files scored (and printed) at a time, so memory stays flat on a large folder
@@ -42,19 +41,6 @@ def collect(paths: list[str]) -> list[Path]:
         else:
             files.append(p)  # a missing or non-audio file gets its own per-file error below
     return files
-
-
-def configs(params: dict, input_kind: str):
-    """The audio and feature settings the model was trained with, plus the extra column it reads."""
-    import dataclasses
-
-    from pipeline import audio, features
-
-    acfg = audio.AudioConfig.from_params(params)
-    fcfg = features.FeatureConfig.from_params(params)
-    if input_kind != "image" and input_kind not in fcfg.extra:
-        fcfg = dataclasses.replace(fcfg, extra=(*fcfg.extra, input_kind))
-    return acfg, fcfg
 
 
 def prepare(path: Path, acfg, fcfg, input_kind: str) -> Prepared:
@@ -101,10 +87,15 @@ def prepared_chunks(files: list[Path], acfg, fcfg, input_kind: str, chunk: int =
         yield batch
 
 
-def score(model, prepared: list[Prepared], labels: list[str]) -> list[dict]:
+def score(model, prepared: list[Prepared], labels: list[str], transform=None) -> list[dict]:
+    """Probabilities per file (mean over its windows); `transform` maps the stacked inputs to the model's
+    (speaker standardisation)."""
     rows = []
     batch = [x for p in prepared if not p.error for x in p.inputs]
-    probs = np.asarray(model.predict(np.stack(batch), verbose=0)) if batch else np.zeros((0, len(labels)))
+    x = np.stack(batch) if batch else None
+    if x is not None and transform is not None:
+        x = transform(x, prepared)
+    probs = np.asarray(model.predict(x, verbose=0)) if batch else np.zeros((0, len(labels)))
     i = 0
     for p in prepared:
         if p.error:
@@ -117,6 +108,49 @@ def score(model, prepared: list[Prepared], labels: list[str]) -> list[dict]:
                      "windows": len(p.inputs), "probabilities": dict(zip(labels, map(float, mean))),
                      "per_window": [dict(zip(labels, map(float, w))) for w in window_probs]})
     return rows
+
+
+MIN_SPEAKER_WINDOWS = 10  # fewer windows than this give no usable statistics: the training population's are used
+
+
+def speaker_transform(prepared: list[Prepared], card: dict, speakers: str):
+    """Speaker standardisation for predict: statistics of each speaker's windows (all inputs one speaker, or
+    one per folder), or of the training population for a speaker with fewer than MIN_SPEAKER_WINDOWS."""
+    from pipeline.dataset import zscore
+
+    def speaker_of(p: Prepared) -> str:
+        return str(Path(p.path).parent) if speakers == "folder" else "inputs"
+
+    counts: dict[str, int] = {}
+    for p in prepared:
+        if not p.error:
+            counts[speaker_of(p)] = counts.get(speaker_of(p), 0) + len(p.inputs)
+    stats: dict[str, tuple] = {}
+    rows: dict[str, list] = {}
+    for p in prepared:
+        if not p.error:
+            rows.setdefault(speaker_of(p), []).extend(p.inputs)
+    small = [s for s, n in counts.items() if n < MIN_SPEAKER_WINDOWS]
+    if small:
+        print(f"note: {len(small)} speaker group(s) with fewer than {MIN_SPEAKER_WINDOWS} windows are standardised "
+              f"on the training speakers' statistics (less accurate: give a speaker's recordings together, "
+              f"see --speakers)", file=sys.stderr)
+    for spk, xs in rows.items():
+        x = np.stack(xs)
+        if spk in small:
+            stats[spk] = (np.asarray(card["population"]["mean"], np.float32),
+                          np.asarray(card["population"]["std"], np.float32))
+        else:
+            stats[spk] = (x.mean(axis=0), x.std(axis=0))
+
+    def transform(x: np.ndarray, chunk: list[Prepared]) -> np.ndarray:
+        who = [speaker_of(p) for p in chunk if not p.error for _ in p.inputs]
+        out = np.empty_like(x)
+        for i, spk in enumerate(who):
+            out[i] = zscore(x[i], *stats[spk])
+        return out
+
+    return transform
 
 
 def format_table(rows: list[dict], labels: list[str], per_window: bool, width: int = 0,
@@ -149,30 +183,39 @@ def main(argv=None) -> None:
     fmt.add_argument("--csv", action="store_true", help="CSV with one probability column per class")
     parser.add_argument("--per-window", action="store_true", help="also show each window's probabilities")
     parser.add_argument("--model", default="models/model.keras", help="trained model (default: %(default)s)")
-    parser.add_argument("--params", default="params.yaml", help="params the model was trained with")
+    parser.add_argument("--speakers", choices=("one", "folder"), default="one",
+                        help="for a speaker-standardised model: whose statistics standardise each file: all "
+                             "inputs are one speaker (default) or each folder is one speaker")
     args = parser.parse_args(argv)
 
-    params = load(args.params)
+    from pipeline import model_card
+
     model_path = Path(args.model)
     labels_path = model_path.with_name("labels.json")
-    if not model_path.exists() or not labels_path.exists():
-        raise UserError(f"{model_path} (and labels.json beside it) not found: run `dvc repro` to train a model")
-    info = json.loads(labels_path.read_text())
-    labels = info["labels"]
+    if not model_path.exists():
+        raise UserError(f"{model_path} not found: run `dvc repro` to train a model")
+    card = model_card.read(labels_path)  # the settings the model was trained with, not today's params.yaml
+    labels = card["labels"]
     files = collect(args.paths)
     if not files:
         raise UserError("no audio files found in: " + ", ".join(args.paths))
-    acfg, fcfg = configs(params, info["input"])  # bad params fail here, before any work
+    acfg, fcfg = model_card.configs(card)
+    chunks = prepared_chunks(files, acfg, fcfg, card["input"])
+    transform = None
+    if card.get("speaker_norm"):
+        # a speaker's statistics need all of that speaker's files first: prepare everything, then score
+        chunks = list(chunks)
+        transform = speaker_transform([p for c in chunks for p in c], card, args.speakers)
     model = None
     scored_files, failed = 0, 0
     writer = None
     width = max(len(str(f)) for f in files)  # one column width for every chunk's lines
-    for chunk in prepared_chunks(files, acfg, fcfg, info["input"]):
+    for chunk in chunks:
         if model is None and any(not p.error for p in chunk):  # Keras only once there is audio to score
             from pipeline.evaluate import load_model_file
 
             model = load_model_file(model_path)
-        scored = score(model, chunk, labels)
+        scored = score(model, chunk, labels, transform)
         if args.json:
             for r in scored:
                 if not args.per_window:

@@ -1,13 +1,16 @@
-"""Stage 4, standardise + render: render plan -> spectrogram PNGs in Parquet shards per split.
+"""Stage 4, standardise + render: render plan -> spectrogram PNGs in Parquet shards per corpus.
 
 Each worker reads a file, applies its recorded augmentation (training copies only), standardises it
 (pipeline.audio) and renders it (pipeline.features): the same code `predict` runs. Rows stream into
-shards `data/processed/shards/<split>/<corpus>-NNNNN.parquet` of at most `features.shard_rows` rows,
+shards `data/processed/shards/<corpus>-NNNNN.parquet` of at most `features.shard_rows` rows,
 so memory stays flat with corpus size and adding a corpus adds shards instead of rewriting them all.
+Shards hold no split: train and evaluate join split.parquet when they load, so another fold or split seed
+leaves the render plan, and so the shards, unchanged (DVC skips this stage).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import math
@@ -39,7 +42,7 @@ META_KEY = b"ser"
 BASE_FIELDS = [
     ("name", pa.string()), ("image", pa.binary()), ("item_id", pa.string()), ("utt_id", pa.string()),
     ("corpus", pa.string()), ("speaker", pa.string()), ("gender", pa.string()), ("text_id", pa.string()),
-    ("label", pa.string()), ("split", pa.string()), ("augmented", pa.bool_()), ("augmentation", pa.string()),
+    ("label", pa.string()), ("augmented", pa.bool_()), ("augmentation", pa.string()),
     ("source_path", pa.string()),
 ]
 
@@ -80,7 +83,7 @@ def render_item(row: dict) -> dict:
     suffix = f"_aug{int(row['copy']):02d}" if row["augmented"] else ""
     out = {"name": features.image_name(row["display"], row["label"], row["utt_id"], suffix),
            "image": rendered.png, "augmented": bool(row["augmented"]), "source_path": _text(row["path"])}
-    for key in ("item_id", "utt_id", "corpus", "speaker", "gender", "text_id", "label", "split", "augmentation"):
+    for key in ("item_id", "utt_id", "corpus", "speaker", "gender", "text_id", "label", "augmentation"):
         out[key] = _text(row[key])
     for key, value in rendered.extras.items():
         out[f"x_{key}"] = np.asarray(value, dtype=np.float32)
@@ -95,7 +98,7 @@ def _text(value) -> str | None:
 
 
 class ShardWriter:
-    """Streams the rows of one (split, corpus) into numbered shards of at most `shard_rows` rows.
+    """Streams the rows of one corpus into numbered shards of at most `shard_rows` rows.
 
     Rows go out in row groups of ROW_GROUP, so memory stays flat whatever the shard size (a row with its
     extras is ~60 KB). A shard is written to a hidden temp file and renamed once complete: an interrupted
@@ -150,8 +153,8 @@ class ShardWriter:
             return
         table = self._table(self.rows)
         if self._writer is None:
-            split, corpus = self.key
-            self._path = self.root / split / f"{corpus}-{self.index:05d}.parquet"
+            (corpus,) = self.key
+            self._path = self.root / f"{corpus}-{self.index:05d}.parquet"
             self._path.parent.mkdir(parents=True, exist_ok=True)
             self._tmp = self._path.with_name(f".{self._path.name}.tmp")
             self._writer = pq.ParquetWriter(self._tmp, table.schema, compression="zstd")
@@ -189,15 +192,18 @@ def run(params: dict) -> dict:
     n_workers = workers(feats, "features")
     if not PLAN.exists():
         raise UserError(f"{PLAN} not found: run the balance stage first (dvc repro balance)")
-    plan = pd.read_parquet(PLAN).sort_values(["split", "corpus", "item_id"]).reset_index(drop=True)
+    plan = pd.read_parquet(PLAN).sort_values(["corpus", "item_id"]).reset_index(drop=True)
     shutil.rmtree(SHARDS, ignore_errors=True)
     if export_png:
         shutil.rmtree(PNG_DIR, ignore_errors=True)
     metadata = {"labels": list(TARGET_LABELS), "channels": feat_cfg.channels,
                 "image_shape": [feat_cfg.image_height, feat_cfg.image_width, 1 if feat_cfg.channels == "gray" else 3],
-                "sample_rate": audio_cfg.sample_rate, "duration": audio_cfg.duration}
+                "sample_rate": audio_cfg.sample_rate, "duration": audio_cfg.duration,
+                # the settings every row was made with: train copies them into the model card (pipeline/model_card)
+                "audio": dataclasses.asdict(audio_cfg),
+                "features": dict(dataclasses.asdict(feat_cfg), extra=list(feat_cfg.extra))}
     writer = ShardWriter(SHARDS, shard_rows, metadata)
-    quarantine, per_split = [], Counter()
+    quarantine, per_corpus = [], Counter()
     rows = plan.to_dict("records")
     start = time.perf_counter()
     results = imap(render_item, rows, n_workers, desc="render: spectrograms", chunksize=8,
@@ -208,10 +214,10 @@ def run(params: dict) -> dict:
                 quarantine.append({"path": row["path"], "corpus": row["corpus"], "stage": "render",
                                    "reason": out["error"], "item_id": row["item_id"]})
                 continue
-            writer.add((row["split"], row["corpus"]), out)
-            per_split[row["split"]] += 1
+            writer.add((row["corpus"],), out)
+            per_corpus[row["corpus"]] += 1
             if export_png:
-                dest = PNG_DIR / row["split"] / out["name"]
+                dest = PNG_DIR / row["corpus"] / out["name"]
                 dest.parent.mkdir(parents=True, exist_ok=True)
                 dest.write_bytes(out["image"])
         writer.flush()
@@ -219,14 +225,13 @@ def run(params: dict) -> dict:
         writer.abort()
         raise
     seconds = time.perf_counter() - start
-    for split in ("train", "val", "test"):  # DVC outs and train/evaluate expect each split folder
-        (SHARDS / split).mkdir(parents=True, exist_ok=True)
+    SHARDS.mkdir(parents=True, exist_ok=True)  # a DVC output even when every file was quarantined
     write_csv(QUARANTINE, pd.DataFrame(quarantine, columns=["path", "corpus", "stage", "reason", "item_id"]))
-    report = {"images": dict(per_split), "quarantined": len(quarantine), "shards": len(writer.written),
-              "seconds": round(seconds, 2), "images_per_s": round(sum(per_split.values()) / max(seconds, 1e-9), 1),
+    report = {"images": dict(per_corpus), "quarantined": len(quarantine), "shards": len(writer.written),
+              "seconds": round(seconds, 2), "images_per_s": round(sum(per_corpus.values()) / max(seconds, 1e-9), 1),
               "workers": n_workers, "image_shape": metadata["image_shape"], "extras": writer.shapes}
     write_json(REPORT, report)
-    print(f"render: {sum(per_split.values())} images ({', '.join(f'{k} {v}' for k, v in sorted(per_split.items()))})"
+    print(f"render: {sum(per_corpus.values())} images ({', '.join(f'{k} {v}' for k, v in sorted(per_corpus.items()))})"
           f" in {len(writer.written)} shards, {len(quarantine)} quarantined, {seconds:.1f} s "
           f"({report['images_per_s']} images/s on {n_workers} workers)")
     if quarantine:

@@ -10,6 +10,7 @@ import argparse
 import hashlib
 import json
 import logging
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,14 +20,18 @@ import numpy as np
 from pipeline import TARGET_LABELS
 from pipeline.errors import ParamsError, UserError
 from pipeline.io import atomic_path, write_json
-from pipeline.params import boolean, load, number, section
+from pipeline.params import boolean, choice, load, number, section
 
 log = logging.getLogger("pipeline.train")
 
 MODEL = Path("models/model.keras")
-LABELS = Path("models/labels.json")
+LABELS = Path("models/labels.json")  # the model card: labels, input, settings (pipeline/model_card.py)
+SPLIT_FILE = Path("data/processed/split.parquet")
 CHECKPOINTS = Path("models/checkpoints")
 LIVE_DIR = Path("metrics/train")
+
+
+SCHEDULES = ("cosine", "plateau", "constant")
 
 
 @dataclass
@@ -42,6 +47,8 @@ class TrainConfig:
     seed: int
     mixed_precision: str
     augment: "object"
+    schedule: str = "plateau"
+    speaker_norm: bool = False
 
     @classmethod
     def from_params(cls, params: dict) -> "TrainConfig":
@@ -76,6 +83,8 @@ class TrainConfig:
                 freq_masks=number(aug, "freq_masks", "train.augment", 2, lo=0, integer=True),
                 time_masks=number(aug, "time_masks", "train.augment", 2, lo=0, integer=True),
                 max_mask=number(aug, "max_mask", "train.augment", 0.1, lo=0, hi=0.5)),
+            schedule=choice(t, "schedule", "train", SCHEDULES, default="plateau"),
+            speaker_norm=boolean(t, "speaker_norm", "train", False),
         )
 
     def set_precision_policy(self, gpu: bool) -> None:
@@ -88,7 +97,8 @@ class TrainConfig:
     def fingerprint(self, data_id: str) -> str:
         """Identity of a run: a checkpoint is resumed only by the same params on the same data."""
         blob = json.dumps({"model": self.model, "hp": self.hp, "batch": self.batch_size, "lr": self.learning_rate,
-                           "seed": self.seed, "cw": self.class_weights, "aug": vars(self.augment), "data": data_id},
+                           "seed": self.seed, "cw": self.class_weights, "aug": vars(self.augment), "data": data_id,
+                           "epochs": self.epochs, "schedule": self.schedule, "speaker_norm": self.speaker_norm},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -115,6 +125,101 @@ def _data_id(split_files: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
+def population_stats(x: np.ndarray) -> dict:
+    """Mean and std of raw feature rows: the fallback of speaker standardisation for a lone file."""
+    return {"mean": x.mean(axis=0), "std": x.std(axis=0)}
+
+
+def build_card(cfg: TrainConfig, input_kind: str, classes: list[str], train, settings: dict) -> dict:
+    from pipeline import model_card
+
+    norm = cfg.speaker_norm and input_kind != "image"
+    if cfg.speaker_norm and not norm:
+        log.warning("train.speaker_norm applies to feature inputs; model %s reads images, so it is not used",
+                    cfg.model)
+    return model_card.make(cfg.model, input_kind, classes, train.x.shape[1:], settings, speaker_norm=norm,
+                           population=population_stats(train.x) if norm else None)
+
+
+def fit(cfg: TrainConfig, input_kind: str, x_train: np.ndarray, train_labels: np.ndarray, classes: list[str],
+        x_val: np.ndarray | None = None, val_labels: np.ndarray | None = None, *, checkpoints: Path | None = None,
+        data_id: str = "", live=None, verbose: int = 2):
+    """Build, compile and fit the model of `cfg` on prepared inputs; returns (model, history dict, seconds).
+
+    schedule `plateau`: ReduceLROnPlateau + EarlyStopping on the validation loss (best weights restored).
+    schedule `cosine`: the learning rate decays to 0 over all epochs and every epoch runs; validation is
+    only watched, so a small validation set (one or two speakers) cannot stop training on noise.
+    schedule `constant`: the learning rate stays, every epoch runs (crossval's refit of a plateau model).
+    With `checkpoints`, the model and the callbacks' state are saved every epoch and an interrupted run with
+    the same fingerprint resumes where it stopped (early stopping's best weights and patience, the
+    learning-rate schedule's counters and the data order included).
+    """
+    import keras
+
+    from pipeline import zoo
+    from pipeline.dataset import make_sequence, one_hot
+
+    keras.utils.set_random_seed(cfg.seed)
+    y_train = one_hot(train_labels, classes)
+    hp = dict(cfg.hp, learning_rate=cfg.learning_rate)
+    steps = int(np.ceil(len(x_train) / cfg.batch_size))
+    has_val = x_val is not None and len(x_val) > 0
+    monitor = "val_loss" if has_val else "loss"
+    if not has_val and cfg.schedule == "plateau":
+        log.warning("no validation data: early stopping and learning-rate schedule watch the training loss")
+
+    fingerprint = cfg.fingerprint(data_id)
+    model, state, initial_epoch = None, {}, 0
+    if checkpoints is not None:
+        model, state = _resume(checkpoints, fingerprint, cfg.epochs)
+        initial_epoch = int(state.get("epoch", 0))
+        if model is None:
+            shutil.rmtree(checkpoints, ignore_errors=True)
+        checkpoints.mkdir(parents=True, exist_ok=True)
+    if model is None:
+        norm = feature_norm(x_train) if input_kind != "image" else None
+        model = zoo.build(cfg.model, x_train.shape[1:], len(classes), hp, norm=norm)
+        decay = steps * cfg.epochs if cfg.schedule == "cosine" else None
+        model.compile(optimizer=zoo.make_optimizer(hp, decay_steps=decay), loss="categorical_crossentropy",
+                      metrics=["accuracy"])
+
+    weights = None
+    if cfg.class_weights:
+        counts = y_train.sum(axis=0)
+        per_class = len(y_train) / (len(classes) * np.maximum(counts, 1))
+        weights = (y_train * per_class).sum(axis=1).astype(np.float32)
+    train_seq = make_sequence(x_train, y_train, cfg.batch_size, shuffle=True, seed=cfg.seed,
+                              augment=cfg.augment if input_kind == "image" else None, sample_weight=weights,
+                              initial_epoch=initial_epoch)
+    val_seq = None
+    if has_val:
+        known = np.isin(val_labels, classes)
+        if not known.all():
+            log.warning("%d val files have labels unseen in training; left out of validation", (~known).sum())
+        val_seq = make_sequence(x_val[known], one_hot(val_labels[known], classes), cfg.batch_size,
+                                shuffle=False, seed=cfg.seed)
+
+    callbacks = []
+    if cfg.schedule == "plateau":
+        callbacks += [_resumable(keras.callbacks.EarlyStopping, state.get("early_stopping"), checkpoints,
+                                 monitor=monitor, patience=cfg.patience, restore_best_weights=True),
+                      _resumable(keras.callbacks.ReduceLROnPlateau, state.get("reduce_lr"), checkpoints,
+                                 monitor=monitor, factor=0.5, patience=cfg.reduce_lr_patience, min_lr=1e-6)]
+    if checkpoints is not None:
+        callbacks.append(_checkpoint_callback(keras, checkpoints, fingerprint, callbacks[:]))
+    if live is not None:
+        callbacks.append(_live_callback(keras, live))
+    start = time.perf_counter()
+    history = model.fit(train_seq, validation_data=val_seq, epochs=cfg.epochs, initial_epoch=initial_epoch,
+                        callbacks=callbacks, verbose=verbose)
+    seconds = time.perf_counter() - start
+    if checkpoints is not None:
+        state_file = checkpoints / "state.json"
+        saved = json.loads(state_file.read_text()) if state_file.exists() else {}
+        write_json(state_file, dict(saved, done=True, fingerprint=fingerprint))
+    return model, dict(history.history), seconds, initial_epoch
+
+
 def run(params: dict) -> dict:
     cfg = TrainConfig.from_params(params)  # all params checked before any heavy import
     from pipeline.backend import quiet_tensorflow
@@ -122,96 +227,46 @@ def run(params: dict) -> dict:
     quiet_tensorflow()
     import keras
 
-    from pipeline import zoo
+    from pipeline import model_card, zoo
     from pipeline.backend import has_gpu
-    from pipeline.dataset import load_split, make_sequence, one_hot, shard_files
+    from pipeline.dataset import load_split, shard_files
 
-    keras.utils.set_random_seed(cfg.seed)
     module = zoo.get(cfg.model)
     gpu = has_gpu()
     cfg.set_precision_policy(gpu)
-    log.info("model %s (%s input) on %s with the %s backend, batch %d, lr %g", cfg.model, module.INPUT,
-             "GPU" if gpu else "CPU", keras.backend.backend(), cfg.batch_size, cfg.learning_rate)
+    log.info("model %s (%s input) on %s with the %s backend, batch %d, lr %g, %s schedule", cfg.model,
+             module.INPUT, "GPU" if gpu else "CPU", keras.backend.backend(), cfg.batch_size, cfg.learning_rate,
+             cfg.schedule)
 
+    shards = shard_files()
+    settings = model_card.shard_settings(shards)
     train = load_split("train", module.INPUT)
-    val = load_split("val", module.INPUT) if list(Path("data/processed/shards/val").glob("*.parquet")) else None
+    val = load_split("val", module.INPUT)
     if len(train) == 0:
         raise UserError("the training split is empty")
     classes = class_order(train.labels)
-    if val is not None:
-        val_mask = np.isin(val.labels, classes)
-        if not val_mask.all():
-            log.warning("%d val files have labels unseen in training; left out of validation", (~val_mask).sum())
-    y_train = one_hot(train.labels, classes)
-    log.info("train %d, val %d, classes %s", len(train), 0 if val is None else len(val), ", ".join(classes))
-
-    norm = feature_norm(train.x) if module.INPUT != "image" else None
-    data_id = _data_id(shard_files("train") + (shard_files("val") if val is not None else []))
-    fingerprint = cfg.fingerprint(data_id)
-    hp = dict(cfg.hp, learning_rate=cfg.learning_rate)
-
-    state_file = CHECKPOINTS / "state.json"
-    last = CHECKPOINTS / "last.keras"
-    initial_epoch = 0
-    resumed = False
-    if last.exists() and state_file.exists():
-        state = json.loads(state_file.read_text())
-        if state.get("fingerprint") == fingerprint and state.get("epoch", 0) < cfg.epochs and not state.get("done"):
-            model = keras.saving.load_model(last)
-            initial_epoch = int(state["epoch"])
-            resumed = True
-            log.info("resuming from %s after epoch %d", last, initial_epoch)
-    if not resumed:
-        import shutil
-
-        shutil.rmtree(CHECKPOINTS, ignore_errors=True)
-        model = zoo.build(cfg.model, train.x.shape[1:], len(classes), hp, norm=norm)
-        model.compile(optimizer=zoo.make_optimizer(hp), loss="categorical_crossentropy", metrics=["accuracy"])
-    CHECKPOINTS.mkdir(parents=True, exist_ok=True)
-
-    weights = None
-    if cfg.class_weights:
-        counts = y_train.sum(axis=0)
-        per_class = len(y_train) / (len(classes) * np.maximum(counts, 1))
-        weights = (y_train * per_class).sum(axis=1).astype(np.float32)
-    train_seq = make_sequence(train.x, y_train, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                              augment=cfg.augment if module.INPUT == "image" else None, sample_weight=weights)
-    val_seq = None
-    monitor = "loss"
-    if val is not None and len(val):
-        val_mask = np.isin(val.labels, classes)
-        val_seq = make_sequence(val.x[val_mask], one_hot(val.labels[val_mask], classes), cfg.batch_size,
-                                shuffle=False, seed=cfg.seed)
-        monitor = "val_loss"
-    else:
-        log.warning("no validation data: early stopping and learning-rate schedule watch the training loss")
+    log.info("train %d, val %d, classes %s", len(train), len(val), ", ".join(classes))
+    card = build_card(cfg, module.INPUT, classes, train, settings)
+    x_train = model_card.inputs(train.x, train.meta["speaker"].to_numpy(), card)
+    x_val = model_card.inputs(val.x, val.meta["speaker"].to_numpy(), card) if len(val) else None
 
     from dvclive import Live
 
-    live = Live(dir=str(LIVE_DIR), resume=resumed, save_dvc_exp=False, dvcyaml=False)
+    state_file = CHECKPOINTS / "state.json"
+    resuming = state_file.exists() and not json.loads(state_file.read_text()).get("done", True)
+    live = Live(dir=str(LIVE_DIR), resume=resuming, save_dvc_exp=False, dvcyaml=False)
     live.log_params({"model": cfg.model, "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate})
-    callbacks = [
-        keras.callbacks.EarlyStopping(monitor=monitor, patience=cfg.patience, restore_best_weights=True),
-        keras.callbacks.ReduceLROnPlateau(monitor=monitor, factor=0.5, patience=cfg.reduce_lr_patience,
-                                          min_lr=1e-6),
-        _checkpoint_callback(keras, last, state_file, fingerprint),
-        _live_callback(keras, live),
-    ]
-    start = time.perf_counter()
-    history = model.fit(train_seq, validation_data=val_seq, epochs=cfg.epochs, initial_epoch=initial_epoch,
-                        callbacks=callbacks, verbose=2)
-    seconds = time.perf_counter() - start
-    epochs_run = len(history.history.get("loss", []))
+    model, history, seconds, initial_epoch = fit(
+        cfg, module.INPUT, x_train, train.labels, classes, x_val, val.labels if len(val) else None,
+        checkpoints=CHECKPOINTS, data_id=_data_id(shards + [SPLIT_FILE]), live=live)
+    epochs_run = len(history.get("loss", []))
     MODEL.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(MODEL) as tmp:
         final = tmp.with_suffix(".keras")
         model.save(final)
         final.replace(tmp)
-    write_json(LABELS, {"labels": classes, "model": cfg.model, "input": module.INPUT,
-                        "input_shape": list(train.x.shape[1:])})
-    state = json.loads(state_file.read_text()) if state_file.exists() else {}
-    write_json(state_file, dict(state, done=True, fingerprint=fingerprint))
-    best = {k: float(np.min(v)) if "loss" in k else float(np.max(v)) for k, v in history.history.items()
+    write_json(LABELS, card)
+    best = {k: float(np.min(v)) if "loss" in k else float(np.max(v)) for k, v in history.items()
             if k != "learning_rate"}
     live.summary.update({"train_seconds": round(seconds, 1), "epochs": epochs_run + initial_epoch,
                          "images_per_s": round(epochs_run * len(train) / max(seconds, 1e-9), 1)})
@@ -221,15 +276,67 @@ def run(params: dict) -> dict:
     return best
 
 
-def _checkpoint_callback(keras, last: Path, state_file: Path, fingerprint: str):
+def _resume(checkpoints: Path, fingerprint: str, epochs: int):
+    """(model, state) of an unfinished run with this fingerprint, else (None, {})."""
+    last, state_file = checkpoints / "last.keras", checkpoints / "state.json"
+    if not (last.exists() and state_file.exists()):
+        return None, {}
+    state = json.loads(state_file.read_text())
+    if state.get("fingerprint") != fingerprint or state.get("done") or state.get("epoch", 0) >= epochs:
+        return None, {}
+    from pipeline.zoo import load_model
+
+    log.info("resuming from %s after epoch %d", last, state["epoch"])
+    return load_model(last), state
+
+
+def _resumable(base, saved: dict | None, checkpoints: Path | None, **kwargs):
+    """A Keras callback whose counters (and EarlyStopping's best weights) survive an interruption:
+    `resume_state()` is saved with each checkpoint and put back after on_train_begin has reset them."""
+    fields = ("wait", "best", "best_epoch", "stopped_epoch", "cooldown_counter")
+    weights_file = checkpoints / f"{base.__name__}.best.weights.npz" if checkpoints is not None else None
+
+    class Resumable(base):
+        def on_train_begin(self, logs=None):
+            super().on_train_begin(logs)
+            for key, value in (saved or {}).items():
+                setattr(self, key, float("inf") if value == "inf" else float("-inf") if value == "-inf" else value)
+            if saved and weights_file is not None and weights_file.exists() and hasattr(self, "best_weights"):
+                with np.load(weights_file) as data:
+                    self.best_weights = [data[f"w{i}"] for i in range(len(data.files))]
+
+        def resume_state(self) -> dict:
+            out = {}
+            for key in fields:
+                if hasattr(self, key):
+                    value = getattr(self, key)
+                    value = float(value) if isinstance(value, (float, np.floating)) else value
+                    out[key] = str(value) if value in (float("inf"), float("-inf")) else value
+            if weights_file is not None and getattr(self, "best_weights", None) is not None:
+                tmp = weights_file.with_name(".tmp." + weights_file.name)
+                np.savez(tmp, **{f"w{i}": np.asarray(w) for i, w in enumerate(self.best_weights)})
+                tmp.replace(weights_file)
+            return out
+
+    Resumable.__name__ = base.__name__
+    return Resumable(**kwargs)
+
+
+def _checkpoint_callback(keras, checkpoints: Path, fingerprint: str, stateful: list):
+    last, state_file = checkpoints / "last.keras", checkpoints / "state.json"
+    names = {"EarlyStopping": "early_stopping", "ReduceLROnPlateau": "reduce_lr"}
+
     class Checkpoint(keras.callbacks.Callback):
-        """Save the model and the epoch reached after every epoch, atomically, for resume."""
+        """Save the model, the epoch reached and the callbacks' counters after every epoch, atomically."""
 
         def on_epoch_end(self, epoch, logs=None):
             tmp = last.with_name(".last.tmp.keras")
             self.model.save(tmp)
             tmp.replace(last)
-            write_json(state_file, {"epoch": epoch + 1, "fingerprint": fingerprint, "done": False})
+            state = {"epoch": epoch + 1, "fingerprint": fingerprint, "done": False}
+            for cb in stateful:
+                state[names[type(cb).__name__]] = cb.resume_state()
+            write_json(state_file, state)
 
     return Checkpoint()
 
@@ -239,7 +346,11 @@ def _live_callback(keras, live):
         """DVCLive logging without dvclive.keras (which imports tf.keras, so TensorFlow only)."""
 
         def on_epoch_end(self, epoch, logs=None):
-            for name, value in (logs or {}).items():
+            logs = dict(logs or {})
+            if "learning_rate" not in logs:  # a schedule's rate is not in Keras' logs: read it off the optimizer
+                lr = self.model.optimizer.learning_rate
+                logs["learning_rate"] = float(keras.ops.convert_to_numpy(lr))
+            for name, value in logs.items():
                 # learning_rate is the optimiser's, not the training split's: bare, so `dvc exp show` does not
                 # prefix it and the param train.learning_rate with file paths for sharing a name
                 live.log_metric(name.replace("val_", "val/") if name.startswith("val_")

@@ -32,6 +32,7 @@ MODEL_NAMES = (
     "cnn1d",
     "cnn2d_mfcc",
     "mlp",
+    "functionals",
 )
 
 # What each model reads (the modules' INPUT, repeated here so data stages need not import them):
@@ -39,7 +40,9 @@ MODEL_NAMES = (
 #   mfcc       (frames, n_mfcc, 1) MFCC matrix
 #   vector     (length,) flattened MFCC + zero-crossing rate + RMS energy
 #   utterance  (length,) utterance-level statistics (mean MFCC, chroma, mel)
-INPUT_KINDS = ("image", "mfcc", "vector", "utterance")
+#   compare    (6373,) openSMILE ComParE 2016 functionals
+#   egemaps    (88,) openSMILE eGeMAPSv02 functionals
+INPUT_KINDS = ("image", "mfcc", "vector", "utterance", "compare", "egemaps")
 INPUTS = {
     "cnn": "image",
     "lstm": "image",
@@ -53,6 +56,7 @@ INPUTS = {
     "cnn1d": "vector",
     "cnn2d_mfcc": "mfcc",
     "mlp": "utterance",
+    "functionals": "compare",
 }
 
 OPTIMIZERS = ("adam", "rmsprop")
@@ -171,12 +175,15 @@ def hyperparameters(name: str, overrides: dict | None = None) -> dict:
     return hp
 
 
-def make_optimizer(hp: dict):
-    """A fresh Keras optimizer from hp['optimizer'] ('adam' | 'rmsprop') and hp['learning_rate']."""
+def make_optimizer(hp: dict, decay_steps: int | None = None):
+    """A fresh Keras optimizer from hp['optimizer'] ('adam' | 'rmsprop') and hp['learning_rate'];
+    with `decay_steps`, the rate follows a cosine decay to 0 over that many steps."""
     import keras
 
     name = hp.get("optimizer", "adam")
     lr = float(hp["learning_rate"])
+    if decay_steps:
+        lr = keras.optimizers.schedules.CosineDecay(lr, int(decay_steps))
     if name == "adam":
         return keras.optimizers.Adam(learning_rate=lr)
     if name == "rmsprop":
