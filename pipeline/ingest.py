@@ -22,7 +22,7 @@ from pipeline.corpora.release import check_release
 from pipeline.errors import ParamsError, UserError
 from pipeline.io import write_csv, write_json, write_parquet
 from pipeline.params import load, number, section, workers
-from pipeline.raw_dir import raw_dir_from_params, scan
+from pipeline.raw_dir import raw_dir_from_params, require, scan
 
 log = logging.getLogger("pipeline.ingest")
 
@@ -112,6 +112,7 @@ def find_corpora(cfg: IngestConfig) -> tuple[dict[str, Path], bool]:
     """Corpus name -> root folder, every visible folder under raw_dir recognised by its layout (the
     adapters' detect()), whatever it is called. Returns (roots, used_demo): the demo corpus only when
     raw_dir holds nothing (hidden files and loose notes such as a README do not count)."""
+    require(cfg.raw_dir)
     raw = scan(cfg.raw_dir)
     if raw.broken_links:
         link = raw.broken_links[0]
