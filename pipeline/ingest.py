@@ -18,11 +18,12 @@ import pandas as pd
 
 from pipeline import TARGET_LABELS
 from pipeline.corpora import ADAPTER_NAMES, Entry, Excluded, Rejected, get_adapter
+from pipeline.corpora.base import walk_audio
 from pipeline.corpora.release import check_release
 from pipeline.errors import ParamsError, UserError
 from pipeline.io import write_csv, write_json, write_parquet
 from pipeline.params import load, number, section, workers
-from pipeline.raw_dir import raw_dir_from_params, scan
+from pipeline.raw_dir import raw_dir_from_params, require, scan
 
 log = logging.getLogger("pipeline.ingest")
 
@@ -112,6 +113,7 @@ def find_corpora(cfg: IngestConfig) -> tuple[dict[str, Path], bool]:
     """Corpus name -> root folder, every visible folder under raw_dir recognised by its layout (the
     adapters' detect()), whatever it is called. Returns (roots, used_demo): the demo corpus only when
     raw_dir holds nothing (hidden files and loose notes such as a README do not count)."""
+    require(cfg.raw_dir, cfg.corpora)
     raw = scan(cfg.raw_dir)
     if raw.broken_links:
         link = raw.broken_links[0]
@@ -193,9 +195,10 @@ def _layouts() -> str:
 
 
 def _demo_dir(cfg: IngestConfig) -> Path:
-    if not get_adapter("demo").detect(cfg.demo_dir):
-        raise UserError(f"no corpus in {cfg.raw_dir}/ and the demo corpus {cfg.demo_dir} is missing: run "
-                        f"`dvc repro` (the demo stage makes it) or `python -m pipeline demo`")
+    if not cfg.demo_dir.is_dir() or next(walk_audio(cfg.demo_dir), None) is None:
+        # e.g. the demo stage ran while raw_dir held corpora and left only its SKIPPED.txt note
+        raise UserError(f"no corpus in {cfg.raw_dir}/ and no demo corpus in {cfg.demo_dir}: run `dvc repro` "
+                        f"(the demo stage makes it) or `python -m pipeline demo`")
     return cfg.demo_dir
 
 

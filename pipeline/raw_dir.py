@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from pipeline.errors import ParamsError
+from pipeline.errors import ParamsError, UserError
 
 log = logging.getLogger("pipeline.raw_dir")
 
@@ -79,6 +79,16 @@ class RawDir:
         return not (self.folders or self.broken_links or self.audio_files or self.archives)
 
 
+def require(raw_dir: Path, corpora: list[str]) -> None:
+    """With no data.corpora, raw_dir must exist (empty for the demo corpus): a missing one is more often a run
+    in the wrong place, e.g. a queued experiment's copy of the repository, than a wish for the demo."""
+    if not corpora and not Path(raw_dir).is_dir():
+        raise UserError(f"data.raw_dir {raw_dir} is not a folder: create it (empty: the demo corpus is used; "
+                        f"`make repro` does) or set data.raw_dir. A queued or --temp `dvc exp run` works in a copy "
+                        f"of the repository without git-ignored folders: pass `-C {raw_dir}` or set data.raw_dir "
+                        f"to an absolute path")
+
+
 def scan(raw_dir: Path) -> RawDir:
     raw_dir = Path(raw_dir)
     out = RawDir(raw_dir)
@@ -134,7 +144,9 @@ def main(argv=None) -> None:
     from pipeline.params import load
 
     argparse.ArgumentParser(prog="python -m pipeline.raw_dir", description=__doc__).parse_args(argv)
-    raw_dir = raw_dir_from_params(load())
+    params = load()
+    raw_dir = raw_dir_from_params(params)
+    require(raw_dir, (params.get("data") or {}).get("corpora") or [])
     listing = inventory(raw_dir)
     write_json(INVENTORY, listing)
     folders = [e for e in listing["entries"] if e["kind"] == "folder"]

@@ -6,6 +6,7 @@ Fixture trees come from test_corpora (names and layout only: files hold a few by
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import pytest
@@ -63,16 +64,23 @@ def test_two_folders_of_one_corpus_or_one_folder_of_two_are_errors(tmp_path):
         find_corpora(config(tmp_path, raw_dir=str(mixed)))
 
 
-@pytest.mark.parametrize("entries", [[], [".gitkeep"], [".gitkeep", "README.md"], ["empty/"], None])
+@pytest.mark.parametrize("entries", [[], [".gitkeep"], [".gitkeep", "README.md"], ["empty/"]])
 def test_the_demo_is_used_only_when_raw_dir_holds_nothing(tmp_path, entries):
     raw = tmp_path / "raw"
-    if entries is not None:  # None: raw_dir does not exist
-        raw.mkdir()
-        for e in entries:
-            (raw / e).mkdir() if e.endswith("/") else (raw / e).write_text("x")
+    raw.mkdir()
+    for e in entries:
+        (raw / e).mkdir() if e.endswith("/") else (raw / e).write_text("x")
     cfg = config(tmp_path)
     assert find_corpora(cfg) == ({"demo": cfg.demo_dir}, True)
     assert scan(raw).holds_nothing and skip_reason({"data": {"raw_dir": str(raw)}}) is None
+
+
+def test_a_missing_raw_dir_is_an_error_not_the_demo(tmp_path):
+    # e.g. a queued `dvc exp run`, whose copy of the repository has no git-ignored data/raw
+    with pytest.raises(UserError, match=r"data.raw_dir .*raw is not a folder.*-C "):
+        find_corpora(config(tmp_path))
+    cfg = config(tmp_path, corpora=["demo"])  # named corpora need no raw_dir (bench_stages runs so)
+    assert find_corpora(cfg) == ({"demo": cfg.demo_dir}, True)
 
 
 @pytest.mark.parametrize("entry, message", [
@@ -131,3 +139,8 @@ def test_demo_stage_skips_with_a_note_when_corpora_are_present(tmp_path):
     skip(out, reason)
     assert sorted(p.name for p in out.iterdir()) == sorted([SKIPPED_FILE, "mine.txt"])
     assert "EmoDB" in (out / SKIPPED_FILE).read_text()
+    # raw_dir emptied again without re-running the demo stage: ingest says so instead of reading nothing
+    shutil.rmtree(raw / "EmoDB")
+    cfg = IngestConfig.from_params({"data": {"raw_dir": str(raw)}, "demo": {"out_dir": str(out)}})
+    with pytest.raises(UserError, match=r"no demo corpus in .*demo: run `dvc repro`"):
+        find_corpora(cfg)
