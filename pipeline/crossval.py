@@ -220,7 +220,8 @@ def report_md(summary: dict, folds: pd.DataFrame, params: dict, timing: dict, no
                      f"{h['accuracy_mean']:.3f} ± {h['accuracy_std']:.3f} | "
                      f"{h['macro_f1_mean']:.3f} ± {h['macro_f1_std']:.3f} | {h.get('val_uar_mean', '')} | "
                      f"{h['files']} |")
-    lines += ["", "![per-fold UAR](folds.png)", "", "## Per fold", "",
+    lines += ["", "![per-fold UAR](folds.png)", "", "![pooled confusion matrix](confusion_matrix.png)", "",
+              "## Per fold", "",
               "| system | fold | seed | test speakers | files | accuracy | UAR | macro-F1 | val UAR |",
               "|---|---|---|---|---|---|---|---|---|"]
     for r in folds.itertuples():
@@ -366,6 +367,12 @@ def run(params: dict) -> dict:
     write_json(CV_DIR / "summary.json", {"systems": summary, "labels": labels, "notes": notes,
                                          "timing_seconds": {k: round(v, 1) for k, v in timing.items()}})
     plot_folds(folds, CV_DIR / "folds.png")
+    from pipeline.evaluate import plot_confusion
+
+    mine = summary[train_cfg.model]
+    plot_confusion(mine["breakdown"]["confusion_matrix"], labels, CV_DIR / "confusion_matrix.png",
+                   f"{train_cfg.model}: pooled over {mine['headline']['folds']} folds, "
+                   f"UAR {mine['headline']['uar_pooled']:.3f}")
     write_text(CV_DIR / "report.md", report_md(summary, folds, params, timing, notes))
     for note in notes:
         log.warning(note)

@@ -60,22 +60,23 @@ def plot_curves(path: Path = CURVES_PNG) -> bool:
 
 
 def write_examples(split: str = "test") -> dict[str, str]:
-    """One spectrogram image per emotion, copied out of the shards."""
+    """One spectrogram image per emotion of the split, copied out of the shards."""
     import pyarrow.parquet as pq
 
-    from pipeline.dataset import SHARDS
+    from pipeline.dataset import SHARDS, split_of_rows
 
     EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
     for old in EXAMPLES_DIR.glob("*.png"):
         old.unlink()
     found: dict[str, str] = {}
-    for shard in sorted((SHARDS / split).glob("*.parquet")):
-        table = pq.read_table(shard, columns=["name", "label", "image", "augmented"]).to_pylist()
-        for row in table:
-            if row["label"] not in found and not row["augmented"]:
-                dest = EXAMPLES_DIR / f"{row['label']}.png"
-                dest.write_bytes(row["image"])
-                found[row["label"]] = row["name"]
+    for shard in sorted(SHARDS.glob("*.parquet")):
+        table = pq.read_table(shard, columns=["name", "label", "image", "augmented", "corpus", "utt_id"]).to_pandas()
+        table = table[split_of_rows(table) == split]
+        for row in table.itertuples():
+            if row.label not in found and not row.augmented:
+                dest = EXAMPLES_DIR / f"{row.label}.png"
+                dest.write_bytes(row.image)
+                found[row.label] = row.name
     return found
 
 

@@ -22,6 +22,7 @@ SMALL = {
     "model": "cnn",
     "train": {"epochs": 1, "batch_size": 16},
     "balance": {"method": "oversample", "seed": 1},
+    "split": {"folds": 3},
 }
 
 
@@ -59,8 +60,24 @@ def test_repro_writes_every_stage_output(repo):
     ingest = json.loads((root / "metrics/ingest.json").read_text())
     assert ingest["used_demo"] and ingest["corpora"]["demo"]["kept"] == 6 * 4 * 7
     assert ingest["corpora"]["demo"]["release"]["verdict"] == "no reference checksums"
-    for split in ("train", "val", "test"):
-        assert list((root / "data/processed/shards" / split).glob("*.parquet"))
+    from pipeline.dataset import load_split
+
+    shards, split_file = root / "data/processed/shards", root / "data/processed/split.parquet"
+    names = sorted(p.name for p in shards.glob("*.parquet"))
+    assert names and all(re.fullmatch(r"demo-\d{5}\.parquet", n) for n in names), names  # per corpus, no split
+    sizes = {s: len(load_split(s, "image", root=shards, split_file=split_file)) for s in ("train", "val", "test")}
+    assert all(sizes.values()), sizes
+    card = json.loads((root / "models/labels.json").read_text())  # the model card
+    assert card["model"] == "cnn" and card["features"]["image_height"] == 32 and card["audio"]["duration"] == 3.0
+    cv = json.loads((root / "metrics/cv.json").read_text())
+    assert cv["cv"]["folds"] == 3 and cv["cv"]["runs"] == 3 and 0 <= cv["cv"]["uar_pooled"] <= 1
+    assert 0 <= cv["baseline"]["uar_pooled"] <= 1 and 0 <= cv["baseline_spknorm"]["uar_mean"] <= 1
+    folds = pd.read_csv(root / "metrics/cv/folds.csv")
+    assert sorted(folds["fold"].unique()) == [0, 1, 2]
+    pooled = pd.read_csv(root / "metrics/cv/predictions.csv")
+    mine = pooled[pooled["system"] == "cnn"]
+    assert len(mine) == 6 * 4 * 7 and mine["speaker"].nunique() == 6  # every speaker tested once
+    assert (root / "metrics/cv/folds.png").stat().st_size > 1000
     metrics = json.loads((root / "metrics/metrics.json").read_text())["test"]
     for key in ("accuracy", "uar", "macro_f1", "weighted_f1", "loss"):
         assert 0.0 <= metrics[key] <= (1.0 if key != "loss" else 100.0)
@@ -144,7 +161,8 @@ def test_export_round_trips_to_savedmodel_and_tflite(repo, tmp_path):
 
     labels = json.loads((out / "labels.json").read_text())
     assert labels["labels"] and labels["audio"]["sample_rate"] == 16000
-    x = load_split("test", "image", root=root / "data/processed/shards").x[:8].astype(np.float32) / 255.0
+    x = load_split("test", "image", root=root / "data/processed/shards",
+                   split_file=root / "data/processed/split.parquet").x[:8].astype(np.float32) / 255.0
     keras_probs = np.asarray(load_model(root / "models/model.keras").predict(x, verbose=0))
     assert tf.saved_model.contains_saved_model(str(out / "saved_model"))
     np.testing.assert_allclose(run_saved_model(out / "saved_model", x), keras_probs, atol=1e-5)
@@ -161,13 +179,13 @@ def test_experiment_with_another_model_reruns_only_train_and_evaluate_and_diffs(
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status = _run([sys.executable, "-m", "dvc", "status", "--json"], root, env).stdout
     # inventory always runs (milliseconds: it lists data/raw, links followed, which DVC's hash does not follow)
-    assert set(json.loads(status)) == {"inventory", "train", "evaluate"}
+    assert set(json.loads(status)) == {"inventory", "train", "evaluate", "crossval"}
     _run(["git", "checkout", "params.yaml"], root, env)
 
     log = _run([sys.executable, "-m", "dvc", "exp", "run", "-n", "try-mlp", "-S", "model=mlp",
                 "-S", "train.epochs=2"], root, env).stdout
     ran = set(re.findall(r"Running stage '(\w+)'", log))
-    assert ran == {"inventory", "train", "evaluate"}, log
+    assert ran == {"inventory", "train", "evaluate", "crossval"}, log
     diff = json.loads(_run([sys.executable, "-m", "dvc", "metrics", "diff", "--json"], root, env).stdout)
     assert diff["metrics/metrics.json"]["test.model"] == {"old": "cnn", "new": "mlp"}
     shown = json.loads(_run([sys.executable, "-m", "dvc", "exp", "show", "--json"], root, env).stdout)
@@ -178,4 +196,6 @@ def test_experiment_with_another_model_reruns_only_train_and_evaluate_and_diffs(
     assert metrics["model"] == "mlp" and 0.0 <= metrics["uar"] <= 1.0
     header = _run([sys.executable, "-m", "dvc", "exp", "show", "--csv"], root, env).stdout.splitlines()[0].split(",")
     assert header[header.index("parent") + 1:][:3] == ["test.accuracy", "test.uar", "test.macro_f1"], header
+    cv_columns = [c for c in header if c.startswith("cv.")]
+    assert header.index(cv_columns[0]) < min(header.index(c) for c in header if c.startswith(("train.", "val.")))
     assert [c for c in header if ":" in c] == []  # no name shared by two files, so no file-path prefixes

@@ -5,10 +5,23 @@ import numpy as np
 import soundfile as sf
 import yaml
 
-from pipeline import audio, features
-from pipeline.predict import HOP_SECONDS, collect, configs, prepare, prepared_chunks
+import dataclasses
+
+from pipeline import audio, features, model_card
+from pipeline.predict import HOP_SECONDS, Prepared, collect, prepare, prepared_chunks, speaker_transform
 
 PARAMS = yaml.safe_load(open("params.yaml"))
+
+
+def card_for(params: dict, kind: str, **extra) -> dict:
+    """A model card as train writes it, from the render settings in `params`."""
+    acfg, fcfg = audio.AudioConfig.from_params(params), features.FeatureConfig.from_params(params)
+    settings = {"audio": dataclasses.asdict(acfg), "features": dict(dataclasses.asdict(fcfg), extra=list(fcfg.extra))}
+    return model_card.make("cnn", kind, ["angry", "sad"], [1], settings, **extra)
+
+
+def configs(params: dict, kind: str):
+    return model_card.configs(card_for(params, kind))
 
 
 def speech_like(seconds: float, sr: int) -> np.ndarray:
@@ -57,6 +70,27 @@ def test_bad_inputs_get_their_own_error_and_the_rest_are_prepared(tmp_path):
     assert prepared[0].error is None and len(prepared[0].inputs) == 1
     assert prepared[1].error.startswith("unreadable") and prepared[2].error == "no such file"
     assert prepared[3].error.startswith("silent")
+
+
+def test_predict_takes_its_settings_from_the_model_card_not_from_params():
+    trained = dict(PARAMS, features=dict(PARAMS["features"], n_mels=48, image_height=32, image_width=48))
+    card = card_for(trained, "image")
+    acfg, fcfg = model_card.configs(card)
+    assert (fcfg.n_mels, fcfg.image_height, fcfg.image_width) == (48, 32, 48)  # params.yaml says otherwise
+    assert features.FeatureConfig.from_params(PARAMS).n_mels != 48
+
+
+def test_speaker_standardised_model_gets_each_speakers_own_statistics():
+    rng = np.random.default_rng(0)
+    population = {"mean": np.zeros(4, np.float32), "std": np.ones(4, np.float32)}
+    card = card_for(PARAMS, "compare", speaker_norm=True, population=population)
+    loud = [Prepared(f"a/{i}.wav", inputs=[rng.normal(10, 2, 4).astype(np.float32)]) for i in range(12)]
+    lone = [Prepared("b/x.wav", inputs=[np.full(4, 3.0, np.float32)])]
+    transform = speaker_transform(loud + lone, card, "folder")
+    x = transform(np.stack([p.inputs[0] for p in loud]), loud)
+    assert np.allclose(x.mean(axis=0), 0, atol=1e-5) and np.allclose(x.std(axis=0), 1, atol=1e-3)
+    # a folder of one file has no statistics of its own: the training population's are used
+    assert np.allclose(transform(np.stack(lone[0].inputs), lone), 3.0)
 
 
 def test_feature_models_get_their_column_even_when_params_do_not_ask(tmp_path):

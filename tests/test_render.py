@@ -58,48 +58,72 @@ def params(**features):
 
 def test_shards_hold_named_images_metadata_and_extras(project):
     report = render.run(params())
-    assert report["images"] == {"train": 3, "test": 1} and report["quarantined"] == 1
+    assert report["images"] == {"ravdess": 3, "cremad": 1} and report["quarantined"] == 1
     quarantine = pd.read_csv(render.QUARANTINE)
     assert quarantine["path"].str.endswith("broken.wav").all() and quarantine["stage"].eq("render").all()
     shards = sorted(p.relative_to(render.SHARDS).as_posix() for p in render.SHARDS.rglob("*.parquet"))
-    assert shards == ["test/ravdess-00000.parquet", "train/cremad-00000.parquet", "train/ravdess-00000.parquet"]
-    assert (render.SHARDS / "val").is_dir()  # every split folder exists for train / evaluate
-    table = pq.read_table(render.SHARDS / "train/ravdess-00000.parquet").to_pandas()
-    assert list(table["name"]) == ["RAVDESS_Angry_03-01-05-01-01-01-12.png",
+    assert shards == ["cremad-00000.parquet", "ravdess-00000.parquet"]  # per corpus, whatever the split
+    table = pq.read_table(render.SHARDS / "ravdess-00000.parquet").to_pandas()
+    assert "split" not in table.columns  # joined from split.parquet when loaded: a new fold re-renders nothing
+    assert list(table["name"]) == ["RAVDESS_Sad_03-01-04-01-01-01-13.png", "RAVDESS_Angry_03-01-05-01-01-01-12.png",
                                    "RAVDESS_Angry_03-01-05-01-01-01-12_aug01.png"]
-    assert list(table["augmented"]) == [False, True] and table["augmentation"].iloc[1].startswith("{")
-    assert set(table["speaker"]) == {"ravdess:12"} and set(table["label"]) == {"angry"}
+    assert list(table["augmented"]) == [False, False, True] and table["augmentation"].iloc[2].startswith("{")
+    assert set(table["speaker"]) == {"ravdess:12", "ravdess:13"}
     for png in table["image"]:
         assert decode_png(png).shape == (32, 32, 3)
-    assert not np.array_equal(decode_png(table["image"][0]), decode_png(table["image"][1]))
-    meta = render.read_metadata(render.SHARDS / "train/ravdess-00000.parquet")
+    assert not np.array_equal(decode_png(table["image"][1]), decode_png(table["image"][2]))
+    meta = render.read_metadata(render.SHARDS / "ravdess-00000.parquet")
     assert meta["image_shape"] == [32, 32, 3] and meta["channels"] == "colormap"
-    assert set(meta["extras_shapes"]) == {"mfcc", "vector", "utterance"}
+    assert meta["features"]["image_height"] == 32 and meta["audio"]["sample_rate"] == 16000  # for the model card
+    assert set(meta["extras_shapes"]) == {"compare", "egemaps", "mfcc", "vector", "utterance"}
+    assert meta["extras_shapes"]["compare"] == [6373] and meta["extras_shapes"]["egemaps"] == [88]
     assert len(table["x_utterance"][0]) == meta["extras_shapes"]["utterance"][0]
-    cremad = pq.read_table(render.SHARDS / "train/cremad-00000.parquet").to_pylist()[0]
+    assert np.isfinite(np.stack(table["x_compare"])).all()
+    cremad = pq.read_table(render.SHARDS / "cremad-00000.parquet").to_pylist()[0]
     assert cremad["gender"] is None and cremad["text_id"] is None and cremad["name"].startswith("CREMA-D_Angry")
 
 
 @pytest.mark.parametrize("channels,depth", [("gray", 1), ("delta", 3)])
 def test_channel_modes_and_png_export(project, channels, depth):
     render.run(params(channels=channels, extra=[], export_png=True))
-    table = pq.read_table(render.SHARDS / "test/ravdess-00000.parquet").to_pandas()
+    table = pq.read_table(render.SHARDS / "ravdess-00000.parquet").to_pandas()
     assert "x_mfcc" not in table.columns
     assert decode_png(table["image"][0]).shape == (32, 32, depth)
-    exported = render.PNG_DIR / "test" / "RAVDESS_Sad_03-01-04-01-01-01-13.png"
+    exported = render.PNG_DIR / "ravdess" / "RAVDESS_Sad_03-01-04-01-01-01-13.png"
     assert exported.read_bytes() == table["image"][0]
 
 
 def test_adding_a_corpus_leaves_the_other_shards_byte_identical(project):
-    render.run(params())
-    before = (render.SHARDS / "train/ravdess-00000.parquet").read_bytes()
+    render.run(params(extra=[]))
+    before = (render.SHARDS / "ravdess-00000.parquet").read_bytes()
     plan = pd.read_parquet(render.PLAN)
     extra = plan.iloc[[2]].assign(corpus="tess", display="TESS", utt_id="OAF_back_sad", item_id="tess_OAF_back_sad",
                                   speaker="tess:OAF", split="train")
     pd.concat([plan, extra]).to_parquet(render.PLAN)
-    render.run(params())
-    assert (render.SHARDS / "train/tess-00000.parquet").exists()
-    assert (render.SHARDS / "train/ravdess-00000.parquet").read_bytes() == before
+    render.run(params(extra=[]))
+    assert (render.SHARDS / "tess-00000.parquet").exists()
+    assert (render.SHARDS / "ravdess-00000.parquet").read_bytes() == before
+
+
+def test_another_fold_leaves_the_render_plan_byte_identical(tmp_path, monkeypatch):
+    """balance writes what to render, not where it goes: DVC then skips render for a new fold or split seed."""
+    from pipeline import balance
+
+    monkeypatch.chdir(tmp_path)
+    rows = [dict(plan_row(f"{i}.wav", "emodb", "EMODB", f"0{i}a01Wa", "angry", "train", f"0{i}"), fold=i % 2)
+            for i in range(4)]
+    for row in rows:
+        for key in ("item_id", "augmented", "copy", "augmentation"):
+            row.pop(key)
+    split = pd.DataFrame(rows)
+    balance.SPLIT.parent.mkdir(parents=True)
+    plans = []
+    for test_fold in (0, 1):
+        split.assign(split=np.where(split["fold"] == test_fold, "test", "train")).to_parquet(balance.SPLIT)
+        balance.run(dict(PARAMS, balance={"method": "none"}))
+        plans.append(balance.PLAN.read_bytes())
+    assert plans[0] == plans[1]
+    assert "split" not in pd.read_parquet(balance.PLAN).columns
 
 
 def test_shards_are_cut_at_shard_rows_and_streamed_in_row_groups(project, monkeypatch):
@@ -109,7 +133,7 @@ def test_shards_are_cut_at_shard_rows_and_streamed_in_row_groups(project, monkey
                       for i in range(5)])
     many.to_parquet(render.PLAN)
     render.run(params(shard_rows=2, extra=[]))
-    shards = sorted((render.SHARDS / "test").iterdir())
+    shards = sorted(render.SHARDS.glob("*.parquet"))
     assert [p.name for p in shards] == ["ravdess-00000.parquet", "ravdess-00001.parquet", "ravdess-00002.parquet"]
     assert [pq.ParquetFile(p).metadata.num_rows for p in shards] == [2, 2, 1]
     assert pq.ParquetFile(shards[0]).metadata.num_row_groups == 2

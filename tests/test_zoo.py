@@ -17,7 +17,8 @@ from pipeline.errors import ParamsError, UserError
 ROOT = Path(__file__).resolve().parents[1]
 PRETRAINED = ("vgg19", "resnet50", "mobilenetv3large", "densenet121")
 # Tiny inputs of each kind; 32x32 is the smallest size keras.applications accepts.
-SHAPES = {"image": (32, 32, 3), "mfcc": (16, 8, 1), "vector": (48,), "utterance": (20,)}
+SHAPES = {"image": (32, 32, 3), "mfcc": (16, 8, 1), "vector": (48,), "utterance": (20,), "compare": (64,),
+          "egemaps": (88,)}
 N_CLASSES = 4
 
 
