@@ -143,7 +143,7 @@ def build_card(cfg: TrainConfig, input_kind: str, classes: list[str], train, set
 
 def fit(cfg: TrainConfig, input_kind: str, x_train: np.ndarray, train_labels: np.ndarray, classes: list[str],
         x_val: np.ndarray | None = None, val_labels: np.ndarray | None = None, *, checkpoints: Path | None = None,
-        data_id: str = "", live=None, verbose: int = 2):
+        data_id: str = "", live=None, verbose: int = 2, extra_callbacks: tuple = ()):
     """Build, compile and fit the model of `cfg` on prepared inputs; returns (model, history dict, seconds).
 
     schedule `plateau`: ReduceLROnPlateau + EarlyStopping on the validation loss (best weights restored).
@@ -209,6 +209,7 @@ def fit(cfg: TrainConfig, input_kind: str, x_train: np.ndarray, train_labels: np
         callbacks.append(_checkpoint_callback(keras, checkpoints, fingerprint, callbacks[:]))
     if live is not None:
         callbacks.append(_live_callback(keras, live))
+    callbacks += list(extra_callbacks)
     start = time.perf_counter()
     history = model.fit(train_seq, validation_data=val_seq, epochs=cfg.epochs, initial_epoch=initial_epoch,
                         callbacks=callbacks, verbose=verbose)
