@@ -9,8 +9,8 @@ from rows the workers send back. Shard names and bytes are the same whichever en
 Workers read the input files by the path in the plan, from the repository directory of this process:
 the repository (at least data/) must be at the same path on every worker, e.g. a shared mount.
 A task renders a batch of `compute.batch_files` files: one file is ~3 ms of work, and a Dask task costs
-about a millisecond of scheduling plus a round trip, so one file per task would spend more on the engine
-than on the work.
+milliseconds of scheduling and round trip (~11 ms measured by bench/bench_dask.py on a loaded 2-core
+machine), so one file per task would spend more on the engine than on the work.
 """
 from __future__ import annotations
 
