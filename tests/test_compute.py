@@ -42,11 +42,12 @@ def test_render_on_dask_writes_the_local_pools_shards_byte_for_byte(project, clu
 
 def test_ingest_per_file_work_on_dask_matches_the_local_pool(project, cluster):
     audio = sorted((project / "audio").glob("*.wav"))
-    jobs = [(str(p), 0.25, -60.0) for p in audio]
-    local = list(imap(ingest._inspect, jobs, 2, desc="local"))
-    on_dask = list(imap(ingest._inspect, jobs, 2, desc="dask", compute=ComputeConfig(cluster, batch_files=3)))
+    jobs = [(str(p), 0.25, -60.0) for p in audio] + [(str(audio[0]),)]  # inspect each; one hashed only
+    local = list(imap(ingest._work, jobs, 2, desc="local"))
+    on_dask = list(imap(ingest._work, jobs, 2, desc="dask", compute=ComputeConfig(cluster, batch_files=3)))
     assert on_dask == local
     assert "error" in local[audio.index(project / "audio/broken.wav")]
+    assert local[-1] == {"content_hash": local[0]["content_hash"]}
 
 
 def _die_once(item):
