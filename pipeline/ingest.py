@@ -274,11 +274,12 @@ def run(params: dict) -> dict:
                 others.append(item)
         log.info("%s: %d audio files found in %s", name, stats["found"], root)
 
-    from pipeline.parallel import imap
+    from pipeline.compute import ComputeConfig, imap
 
     jobs = [(str(e.path), cfg.min_duration, cfg.silence_dbfs) for e, _ in pending]
     jobs += [(str(item.path),) for item in others]
-    results = list(imap(_work, jobs, cfg.workers, desc="ingest: reading audio", chunksize=16))
+    results = list(imap(_work, jobs, cfg.workers, desc="ingest: reading audio", chunksize=16,
+                        compute=ComputeConfig.from_params(params)))
     hashes: dict[str, list[tuple[Path, str | None]]] = {name: [] for name in roots}
     for item, facts in zip(others, results[len(pending):], strict=True):
         hashes[item.corpus].append((item.path, facts["content_hash"]))

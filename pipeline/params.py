@@ -37,6 +37,7 @@ def check_all(params: dict) -> None:
     Keras-free: the zoo registry and its defaults are plain Python."""
     from pipeline import balance, demo_corpus, ingest, split, train
     from pipeline.audio import AudioConfig
+    from pipeline.compute import ComputeConfig
     from pipeline.features import FeatureConfig
 
     demo_corpus.read_params(params)
@@ -45,6 +46,7 @@ def check_all(params: dict) -> None:
     balance.settings(params)
     AudioConfig.from_params(params)
     FeatureConfig.from_params(params)
+    ComputeConfig.from_params(params)
     train.TrainConfig.from_params(params)
 
 

@@ -182,10 +182,11 @@ def read_metadata(shard: Path) -> dict:
 def run(params: dict) -> dict:
     from pipeline.audio import AudioConfig
     from pipeline.features import FeatureConfig
-    from pipeline.parallel import imap
+    from pipeline.compute import ComputeConfig, imap
 
     audio_cfg = AudioConfig.from_params(params)  # validate before any work
     feat_cfg = FeatureConfig.from_params(params)
+    compute = ComputeConfig.from_params(params)
     feats = section(params, "features")
     shard_rows = number(feats, "shard_rows", "features", default=2000, lo=1, integer=True)
     export_png = bool(feats.get("export_png", False))
@@ -206,7 +207,7 @@ def run(params: dict) -> dict:
     quarantine, per_corpus = [], Counter()
     rows = plan.to_dict("records")
     start = time.perf_counter()
-    results = imap(render_item, rows, n_workers, desc="render: spectrograms", chunksize=8,
+    results = imap(render_item, rows, n_workers, desc="render: spectrograms", compute=compute, chunksize=8,
                    initializer=_init_worker, initargs=(params,))
     try:
         for row, out in zip(rows, results, strict=True):
@@ -233,7 +234,7 @@ def run(params: dict) -> dict:
     write_json(REPORT, report)
     print(f"render: {sum(per_corpus.values())} images ({', '.join(f'{k} {v}' for k, v in sorted(per_corpus.items()))})"
           f" in {len(writer.written)} shards, {len(quarantine)} quarantined, {seconds:.1f} s "
-          f"({report['images_per_s']} images/s on {n_workers} workers)")
+          f"({report['images_per_s']} images/s on {compute.describe(n_workers)})")
     if quarantine:
         print(f"render: quarantined files and reasons: {QUARANTINE}")
     return report

@@ -49,10 +49,11 @@ class TrainConfig:
     augment: "object"
     schedule: str = "plateau"
     speaker_norm: bool = False
+    distribution: str = "auto"  # auto | none | data_parallel (pipeline/distribute.py)
 
     @classmethod
     def from_params(cls, params: dict) -> "TrainConfig":
-        from pipeline import zoo
+        from pipeline import distribute, zoo
         from pipeline.dataset import SpecAugmentConfig
 
         name = params.get("model")
@@ -85,6 +86,7 @@ class TrainConfig:
                 max_mask=number(aug, "max_mask", "train.augment", 0.1, lo=0, hi=0.5)),
             schedule=choice(t, "schedule", "train", SCHEDULES, default="plateau"),
             speaker_norm=boolean(t, "speaker_norm", "train", False),
+            distribution=distribute.check(t),
         )
 
     def set_precision_policy(self, gpu: bool) -> None:
@@ -156,7 +158,7 @@ def fit(cfg: TrainConfig, input_kind: str, x_train: np.ndarray, train_labels: np
     """
     import keras
 
-    from pipeline import zoo
+    from pipeline import distribute, zoo
     from pipeline.dataset import make_sequence, one_hot
 
     keras.utils.set_random_seed(cfg.seed)
@@ -191,6 +193,7 @@ def fit(cfg: TrainConfig, input_kind: str, x_train: np.ndarray, train_labels: np
     train_seq = make_sequence(x_train, y_train, cfg.batch_size, shuffle=True, seed=cfg.seed,
                               augment=cfg.augment if input_kind == "image" else None, sample_weight=weights,
                               initial_epoch=initial_epoch)
+    train_seq = distribute.divisible(train_seq, len(x_train), cfg.batch_size)  # [distribute] last batch
     val_seq = None
     if has_val:
         known = np.isin(val_labels, classes)
@@ -198,6 +201,7 @@ def fit(cfg: TrainConfig, input_kind: str, x_train: np.ndarray, train_labels: np
             log.warning("%d val files have labels unseen in training; left out of validation", (~known).sum())
         val_seq = make_sequence(x_val[known], one_hot(val_labels[known], classes), cfg.batch_size,
                                 shuffle=False, seed=cfg.seed)
+        val_seq = distribute.divisible(val_seq, int(known.sum()), cfg.batch_size)  # [distribute] last batch
 
     callbacks = []
     if cfg.schedule == "plateau":
@@ -235,6 +239,9 @@ def run(params: dict) -> dict:
     module = zoo.get(cfg.model)
     gpu = has_gpu()
     cfg.set_precision_policy(gpu)
+    from pipeline import distribute  # [distribute] several devices: DataParallel on JAX, before building
+
+    distribute.configure(cfg.distribution, cfg.batch_size)
     log.info("model %s (%s input) on %s with the %s backend, batch %d, lr %g, %s schedule", cfg.model,
              module.INPUT, "GPU" if gpu else "CPU", keras.backend.backend(), cfg.batch_size, cfg.learning_rate,
              cfg.schedule)

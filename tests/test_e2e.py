@@ -1,8 +1,6 @@
 """End to end: `dvc repro` on a small demo configuration in a temporary copy of the repo."""
 import json
-import os
 import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -12,47 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-REPO = Path(__file__).resolve().parents[1]
-IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "models", "metrics", "dvclive", "__pycache__",
-                                ".pytest_cache", "bench", "*.egg-info", "tmp", "cache")
-
-SMALL = {
-    "demo": {"voices": 6, "sentences": 4, "seed": 7},
-    "features": {"image_height": 32, "image_width": 32, "shard_rows": 50, "workers": 2},
-    "model": "cnn",
-    "train": {"epochs": 1, "batch_size": 16},
-    "balance": {"method": "oversample", "seed": 1},
-    "split": {"folds": 3},
-}
-
-
-def _merge(base: dict, over: dict) -> dict:
-    out = dict(base)
-    for k, v in over.items():
-        out[k] = _merge(base.get(k, {}), v) if isinstance(v, dict) else v
-    return out
-
-
-def _run(args, cwd, env):
-    proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
-    assert proc.returncode == 0, f"{' '.join(args)} failed:\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-    return proc
-
-
-@pytest.fixture(scope="module")
-def repo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("repo") / "ser"
-    shutil.copytree(REPO, root, ignore=IGNORE)
-    (root / "data" / "raw").mkdir(parents=True)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    (root / "params.yaml").write_text(yaml.safe_dump(_merge(params, SMALL), sort_keys=False))
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               DVC_NO_ANALYTICS="1", KERAS_BACKEND="tensorflow")
-    for cmd in (["git", "init", "-q"], ["git", "config", "user.email", "t@example.com"],
-                ["git", "config", "user.name", "t"], ["git", "add", "-A"], ["git", "commit", "-qm", "init"]):
-        _run(cmd, root, env)
-    _run([sys.executable, "-m", "dvc", "repro"], root, env)
-    return root, env
+# The `repo` fixture (one `dvc repro`, session-scoped: test_remote.py reuses it) and its helpers live in
+# conftest.py; re-exported here for the modules that import them from this one.
+from tests.conftest import IGNORE, REPO, SMALL, _merge, _run  # noqa: E402,F401
 
 
 def test_repro_writes_every_stage_output(repo):
