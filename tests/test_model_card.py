@@ -1,0 +1,54 @@
+"""The model card (models/labels.json): a model carries the settings its input was made with."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from pipeline import model_card
+from pipeline.errors import UserError
+
+AUDIO = {"sample_rate": 16000, "duration": 3.0, "top_db": 30.0, "peak_normalise": True}
+FEATURES = {"n_fft": 1024, "hop_length": 256, "n_mels": 128, "fmin": 0.0, "fmax": 8000.0, "image_height": 64,
+            "image_width": 64, "channels": "colormap", "colormap": "viridis", "n_mfcc": 40,
+            "extra": ["compare", "mfcc"]}
+
+
+def card(**features):
+    return model_card.make("functionals", "compare", ["angry", "sad"], [6373],
+                           {"audio": AUDIO, "features": dict(FEATURES, **features)}, speaker_norm=True,
+                           population={"mean": np.zeros(3), "std": np.ones(3)})
+
+
+def test_configs_rebuild_the_training_settings_and_only_the_models_column():
+    audio, feats = model_card.configs(card(n_mels=64))
+    assert audio.sample_rate == 16000 and feats.n_mels == 64 and feats.extra == ("compare",)
+
+
+def test_shards_made_otherwise_are_refused_naming_the_setting():
+    settings = {"audio": AUDIO, "features": dict(FEATURES, n_mels=64, extra=["compare"])}
+    with pytest.raises(UserError, match=r"features\.n_mels 64 \(model: 128\)"):
+        model_card.check_matches(card(), settings, "the test shards")
+    model_card.check_matches(card(), {"audio": AUDIO, "features": dict(FEATURES, extra=[])}, "shards")  # extras differ only
+
+
+def test_a_card_without_settings_says_retrain(tmp_path):
+    old = tmp_path / "labels.json"
+    old.write_text(json.dumps({"labels": ["angry"], "model": "cnn", "input": "image", "input_shape": [64, 64, 3]}))
+    with pytest.raises(UserError, match="older version.*re-train"):
+        model_card.read(old)
+    with pytest.raises(UserError, match="train a model first"):
+        model_card.read(tmp_path / "missing.json")
+
+
+def test_inputs_are_standardised_per_speaker_when_the_card_says_so():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(5, 2, (20, 3)), rng.normal(-3, 0.5, (20, 3))]).astype(np.float32)
+    speakers = np.array(["a"] * 20 + ["b"] * 20)
+    z = model_card.inputs(x, speakers, card())
+    for s in ("a", "b"):
+        assert np.allclose(z[speakers == s].mean(axis=0), 0, atol=1e-5)
+        assert np.allclose(z[speakers == s].std(axis=0), 1, atol=1e-3)
+    plain = dict(card(), speaker_norm=False)
+    assert model_card.inputs(x, speakers, plain) is x
