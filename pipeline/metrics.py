@@ -2,7 +2,7 @@
 
 Pure numpy, so tests and notebooks use it without Keras. WA (weighted accuracy) is plain accuracy;
 UA (unweighted average recall, UAR) is the mean of per-class recalls, the SER standard because the
-corpora are imbalanced.
+corpora are imbalanced. Every number equals scikit-learn's (see evaluate_predictions).
 """
 from __future__ import annotations
 
@@ -16,7 +16,11 @@ def confusion(y_true: np.ndarray, y_pred: np.ndarray, n: int) -> np.ndarray:
 
 
 def evaluate_predictions(y_true, y_pred, labels: list[str], probs: np.ndarray | None = None) -> dict:
-    """y_true, y_pred: class indices into `labels`. Classes absent from y_true do not count in UA/macro-F1."""
+    """y_true, y_pred: class indices into `labels`. Each headline number equals scikit-learn's
+    (tests/test_metrics.py checks): UA is balanced_accuracy_score (mean recall over the classes present
+    in y_true); the F1 averages are f1_score's over its default labels, the classes in y_true or y_pred, so
+    a class predicted but absent from the test labels counts with F1 0 in macro-F1 (leaving it out
+    flatters a corpus that lacks a class the model predicts). Zero divisions give 0, as sklearn's default."""
     y_true = np.asarray(y_true, dtype=int)
     y_pred = np.asarray(y_pred, dtype=int)
     n = len(labels)
@@ -24,17 +28,18 @@ def evaluate_predictions(y_true, y_pred, labels: list[str], probs: np.ndarray | 
     support = cm.sum(axis=1)
     predicted = cm.sum(axis=0)
     tp = np.diag(cm).astype(float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        recall = np.where(support > 0, tp / np.maximum(support, 1), 0.0)
-        precision = np.where(predicted > 0, tp / np.maximum(predicted, 1), 0.0)
-        f1 = np.where(precision + recall > 0, 2 * precision * recall / np.maximum(precision + recall, 1e-12), 0.0)
+    recall = np.divide(tp, support, out=np.zeros(n), where=support > 0)
+    precision = np.divide(tp, predicted, out=np.zeros(n), where=predicted > 0)
+    # sklearn's form of 2PR/(P+R), written on counts so the floats match to the last bit
+    f1 = np.divide(2 * tp, (support + predicted).astype(float), out=np.zeros(n), where=support + predicted > 0)
     present = support > 0
+    seen = present | (predicted > 0)
     total = int(support.sum())
     out = {
         "accuracy": float(tp.sum() / total) if total else 0.0,
         "uar": float(recall[present].mean()) if present.any() else 0.0,
-        "macro_f1": float(f1[present].mean()) if present.any() else 0.0,
-        "weighted_f1": float((f1 * support).sum() / total) if total else 0.0,
+        "macro_f1": float(f1[seen].mean()) if seen.any() else 0.0,
+        "weighted_f1": float(np.average(f1[seen], weights=support[seen])) if total else 0.0,
         "support": total,
         "confusion_matrix": cm.tolist(),
         "labels": list(labels),
