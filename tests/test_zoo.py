@@ -111,6 +111,62 @@ def test_pretrained_gray_input_and_frozen_layers_with_a_local_weights_file(tmp_p
         zoo.get("vgg19").build((32, 32, 3), N_CLASSES, missing)
 
 
+# The backbones with BatchNorm (VGG19 has none; its frozen layers are checked above, at 20 s less).
+APPLICATIONS = {"resnet50": "ResNet50", "mobilenetv3large": "MobileNetV3Large", "densenet121": "DenseNet121"}
+
+
+def _values(layers) -> dict:
+    import keras
+
+    return {f"{layer.name}/{i}": keras.ops.convert_to_numpy(w).copy()
+            for layer in layers for i, w in enumerate(layer.weights)}
+
+
+@pytest.mark.parametrize("name", APPLICATIONS)
+def test_pretrained_backbone_trains_in_inference_mode_and_keeps_its_batchnorm(name, tmp_path):
+    """Frozen layers keep their weights; the backbone's BatchNorm layers run in inference mode and keep
+    their statistics and momentum (only the head's get zoo.build's 0.9); the unfrozen backbone layers
+    still learn; the same after a save and reload (train's resume)."""
+    keras = pytest.importorskip("keras")
+    app = getattr(keras.applications, APPLICATIONS[name])
+    kwargs = {"include_preprocessing": False} if name == "mobilenetv3large" else {}
+    reference = app(include_top=False, weights=None, input_shape=(32, 32, 3), **kwargs)
+    weights = tmp_path / f"{name}_notop.weights.h5"
+    reference.save_weights(weights)
+    momentum = {layer.name: layer.momentum for layer in reference.layers
+                if isinstance(layer, keras.layers.BatchNormalization)}
+    hp = zoo.hyperparameters(name, {"weights": str(weights), "dense_units": [8], "frozen_layers": 15})
+    model = zoo.build(name, (32, 32, 1), N_CLASSES, hp)
+    base = model.get_layer("backbone")
+    frozen, unfrozen = base.layers[:15], [layer for layer in base.layers[15:] if layer.trainable_weights]
+    batchnorm = [layer for layer in base.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    head_bn = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    assert {layer.name: layer.momentum for layer in batchnorm} == momentum
+    assert head_bn and all(layer.momentum == zoo.BATCHNORM_MOMENTUM for layer in head_bn)
+
+    x, y = _data((32, 32, 1), n=4)
+    for step in range(2):
+        if step:  # the second step on the saved and reloaded model, as a resumed training runs
+            model.save(tmp_path / "model.keras")
+            model = keras.saving.load_model(tmp_path / "model.keras")
+            base = model.get_layer("backbone")
+            frozen, batchnorm = base.layers[:15], [base.get_layer(layer.name) for layer in batchnorm]
+            unfrozen = [base.get_layer(layer.name) for layer in unfrozen]
+            head_bn = [model.get_layer(layer.name) for layer in head_bn]
+        kept, stats, learnt, head = (_values(frozen), _values(batchnorm), _values(unfrozen),
+                                     _values(head_bn))
+        model.compile(optimizer=keras.optimizers.SGD(0.1), loss="categorical_crossentropy", run_eagerly=True)
+        model.fit(x, y, batch_size=4, epochs=1, verbose=0)
+        for key, value in _values(frozen).items():
+            np.testing.assert_array_equal(value, kept[key], err_msg=key)
+        for key, value in _values(batchnorm).items():  # gamma, beta, moving mean and variance
+            np.testing.assert_array_equal(value, stats[key], err_msg=key)
+        assert any(not np.array_equal(value, learnt[key]) for key, value in _values(unfrozen).items())
+        assert any(not np.array_equal(value, head[key]) for key, value in _values(head_bn).items()
+                   if "/2" in key or "/3" in key)  # the head's statistics do update
+        assert {layer.name: layer.momentum for layer in batchnorm} == momentum
+
+
 def test_imagenet_preprocess_matches_keras_applications():
     keras = pytest.importorskip("keras")
     from pipeline.zoo.blocks import ImageNetPreprocess

@@ -77,7 +77,8 @@ def get(name: str) -> ModuleType:
 # Keras' default BatchNormalization momentum (0.99) needs several hundred steps before the moving
 # statistics forget their initial values; a small corpus gives ~30 steps an epoch, so validation ran on
 # stale statistics for ten epochs (constant predictions, early stopping on garbage). 0.9 tracks within
-# an epoch. Applied to every BatchNormalization a model trains, the pretrained backbones' included.
+# an epoch. Applied to every BatchNormalization whose statistics training updates, not to frozen ones
+# (a pretrained backbone's keep their ImageNet statistics and momentum: blocks.backbone).
 BATCHNORM_MOMENTUM = 0.9
 
 

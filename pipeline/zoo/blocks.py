@@ -227,7 +227,7 @@ def backbone(name: str, application: str, weights_file: str, weights_url: str,
 
     hp['weights']: 'imagenet' (downloaded by Keras and cached; offline and not cached -> UserError
     naming the file and folder), null (from scratch), or a path to the notop .h5 file. With weights,
-    the first hp['frozen_layers'] layers are frozen; from scratch nothing is frozen.
+    the first hp['frozen_layers'] layers and every BatchNormalization are frozen; from scratch nothing is.
     """
     app = getattr(keras.applications, application)
     weights = hp.get("weights")
@@ -260,6 +260,14 @@ def backbone(name: str, application: str, weights_file: str, weights_url: str,
     if weights is not None:
         for layer in base.layers[: int(hp.get("frozen_layers", 0))]:
             layer.trainable = False
+        # Keras' fine-tuning recipe: a pretrained backbone's BatchNorm layers stay in inference mode, so
+        # they normalise with the ImageNet statistics instead of re-estimating them from small batches of
+        # spectrograms. A frozen BatchNormalization runs in inference mode in Keras 3; calling the backbone
+        # with training=False would not do it, as a functional model passes fit's training=True on to
+        # nested models (keras/src/models/functional.py, operation_fn). zoo.build leaves their momentum.
+        for layer in base.layers:
+            if isinstance(layer, layers.BatchNormalization):
+                layer.trainable = False
     return base
 
 
