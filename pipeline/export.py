@@ -10,11 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import re
 import shutil
 from pathlib import Path
 
 import numpy as np
 
+from pipeline.backend import filtered_stderr
 from pipeline.errors import UserError
 from pipeline.io import atomic_path, write_json
 
@@ -47,9 +49,26 @@ def to_tflite(model, input_shape: tuple) -> bytes:
     fn = tf.function(lambda x: model(x, training=False))
     concrete = fn.get_concrete_function(tf.TensorSpec((1, *input_shape), tf.float32))
     frozen = convert_variables_to_constants_v2(concrete, lower_control_flow=False)
-    converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-    return converter.convert()
+    absl = logging.getLogger("absl")  # "Please consider providing the trackable_obj argument": the
+    hush = _Without("trackable_obj")  # graph is frozen, there are no variables for it to keep alive
+    absl.addFilter(hush)
+    try:
+        converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
+        converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
+        return converter.convert()
+    finally:
+        absl.removeFilter(hush)
+
+
+class _Without(logging.Filter):
+    """Drops log records whose message contains `text`."""
+
+    def __init__(self, text: str):
+        super().__init__()
+        self.text = text
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return self.text not in record.getMessage()
 
 
 def run_saved_model(path: Path, x: np.ndarray) -> np.ndarray:
@@ -76,8 +95,9 @@ def tflite_interpreter(path: Path):
 
 def run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
     """Run the batch-1 TFLite model on each row of x."""
-    interp = tflite_interpreter(path)
-    interp.allocate_tensors()
+    with filtered_stderr(re.compile("Created TensorFlow Lite XNNPACK delegate")):  # C++ INFO line
+        interp = tflite_interpreter(path)
+        interp.allocate_tensors()
     inp = interp.get_input_details()[0]
     outp = interp.get_output_details()[0]
     results = []
@@ -95,7 +115,7 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     from pipeline.backend import quiet_tensorflow
 
-    quiet_tensorflow()
+    quiet_tensorflow(tensorflow=True)
     import keras
 
     if keras.backend.backend() != "tensorflow":

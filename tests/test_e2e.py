@@ -14,6 +14,10 @@ import yaml
 # conftest.py; re-exported here for the modules that import them from this one.
 from tests.conftest import IGNORE, REPO, SMALL, _merge, _run  # noqa: E402,F401
 
+# TensorFlow's C++ start-up chatter on a CPU machine (tests/test_backend.py): predict and export show none
+TF_NOISE = re.compile(r"cuInit|oneDNN|cudart|absl::InitializeLog|cpu_feature_guard|XNNPACK|^[IWE]0000 ",
+                      re.MULTILINE)
+
 
 def test_repro_writes_every_stage_output(repo):
     root, _ = repo
@@ -74,6 +78,7 @@ def test_predict_agrees_with_evaluate_and_reports_bad_inputs(repo):
         assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
     assert "no such file" in rows[-2]["error"] and "unreadable" in rows[-1]["error"]
     assert "2 of 8 files could not be scored" in proc.stderr
+    assert not TF_NOISE.search(proc.stderr), proc.stderr
 
 
 def test_predict_windows_long_recordings_at_any_rate_and_channel_count(repo, tmp_path):
@@ -113,6 +118,7 @@ def test_export_round_trips_to_savedmodel_and_tflite(repo, tmp_path):
     out = tmp_path / "export"
     proc = _run([sys.executable, "-m", "pipeline", "export", "--out", str(out), "--check", "8"], root, env)
     assert "same top class on 100%" in proc.stdout
+    assert not TF_NOISE.search(proc.stderr), proc.stderr
     import tensorflow as tf
 
     from pipeline.dataset import load_split
