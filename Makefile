@@ -5,15 +5,23 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: repro test test-browser install bench clean-venv
+.PHONY: repro test test-browser install bench clean-venv constraints
 
-$(STAMP): pyproject.toml
+# constraints.txt pins every package to the versions the results were made with (README: Reproducibility)
+CONSTRAINTS := constraints.txt
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c $(CONSTRAINTS) -e '.[test]'
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Re-pin after adding or upgrading a dependency in .venv (then re-run the tests and `make repro`)
+constraints:
+	{ sed -n '/^#/!q;p' $(CONSTRAINTS); $(BIN)/python -m pip freeze --all --exclude-editable | grep -v '^pip=='; } > $(CONSTRAINTS).new
+	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
 # DVC's ingest stage depends on data/raw; git keeps no empty folder and no data is committed
 data/raw:
