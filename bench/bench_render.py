@@ -2,19 +2,26 @@
 
     .venv/bin/python bench/bench_render.py --files 200 --out bench/results/render.json
 
-Synthesises N speech-like WAV files (harmonic tones with a moving pitch, syllable envelopes, noise,
-1-4 s, mixed 16 / 44.1 / 48 kHz, a little silence at both ends) in a temp dir, then times:
+Synthesises speech-like 16-bit WAV files (harmonic tones with a moving pitch, syllable envelopes, noise, a
+little silence at both ends) in a temp dir, in two sets timed in the same run:
 
-  (a) the papers' way, one process: librosa.load(sr=None) + librosa.feature.melspectrogram +
-      librosa.power_to_db + a matplotlib figure + librosa.display.specshow + plt.savefig(PNG);
+  real   the real corpora's rates and lengths, a third each: RAVDESS-like 48 kHz ~3.7 s, TESS-like
+         24.414 kHz ~2.0 s, CREMA-D-like 16 kHz ~2.5 s (the headline figure: resampling included);
+  mixed  1-4 s at 16 / 44.1 / 48 kHz;
+
+then times, per set and per corpus-like rate:
+
+  (a) the papers' way, one process: librosa.load (resampled to params' audio.sample_rate, as ours is)
+      + librosa.feature.melspectrogram + librosa.power_to_db + a matplotlib figure + specshow + savefig;
   (b) ours, one worker process: pipeline.audio.read + standardise + pipeline.features.render
       (the exact calls the render stage and predict make), PNG bytes written to a file like (a);
   (c) ours on a multiprocessing Pool of all cores;
+  (r) reading alone (pipeline.audio.read), the part of (a) and (b) that is the disk and libsndfile's;
 
 and, as a yardstick for (c), the same pools on pure-CPU Python work: on a shared or throttled machine
-even that does not scale to all cores, and the report says how far ours gets relative to it. The three
-paths take turns on slices of the corpus (--rounds), so background load hits them alike; ours makes
---repeat passes over each slice so its (short) timing windows are not dominated by noise.
+even that does not scale to all cores, and the report says how far ours gets relative to it. The paths
+take turns on slices of the corpus (--rounds), so background load hits them alike; ours makes --repeat
+passes over each slice so its (short) timing windows are not dominated by noise.
 
 Every worker pins BLAS to one thread (pipeline.features.pin_threads) and is warmed up (imports, caches,
 first figure) before timing, so the figures are steady-state files/s per core. (a) and (b) run in the same
@@ -40,7 +47,10 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
-SAMPLE_RATES = (16000, 44100, 48000)
+SAMPLE_RATES = (16000, 44100, 48000)  # the "mixed" set
+# The "real" set: (sample rate, typical seconds) of each corpus's files, 16-bit mono WAV like theirs
+CORPUS_LIKE = {"ravdess": (48000, 3.7), "tess": (24414, 2.0), "cremad": (16000, 2.5)}
+SETS = ("real", "mixed")
 
 
 # ------------------------------------------------------------------------------------------- synthesis
@@ -70,16 +80,24 @@ def synth_utterance(rng: np.random.Generator, sr: int, seconds: float) -> np.nda
     return (0.6 * y / np.max(np.abs(y))).astype(np.float32)
 
 
-def make_corpus(folder: Path, n_files: int, seed: int = 0) -> list[str]:
+def make_corpus(folder: Path, n_files: int, seed: int = 0, kind: str = "real") -> list[tuple[str, str]]:
+    """(path, group) of n_files WAVs; group is the corpus-like name (real) or the sample rate (mixed)."""
     rng = np.random.default_rng(seed)
-    paths = []
+    folder.mkdir(parents=True, exist_ok=True)
+    files = []
     for i in range(n_files):
-        sr = int(SAMPLE_RATES[i % len(SAMPLE_RATES)])
-        y = synth_utterance(rng, sr, float(rng.uniform(1.0, 4.0)))
+        if kind == "real":
+            group = list(CORPUS_LIKE)[i % len(CORPUS_LIKE)]
+            sr, typical = CORPUS_LIKE[group]
+            seconds = typical * float(rng.uniform(0.85, 1.15))
+        else:
+            sr = int(SAMPLE_RATES[i % len(SAMPLE_RATES)])
+            group, seconds = f"{sr / 1000:g} kHz", float(rng.uniform(1.0, 4.0))
+        y = synth_utterance(rng, sr, seconds)
         path = folder / f"utt{i:05d}.wav"
         sf.write(str(path), y, sr, subtype="PCM_16")
-        paths.append(str(path))
-    return paths
+        files.append((str(path), group))
+    return files
 
 
 # --------------------------------------------------------------------------------------------- workers
@@ -88,10 +106,13 @@ _W: dict = {}
 
 
 def _init(method: str, params: dict, out_dir: str, warm_path: str) -> None:
+    from pipeline import audio
     from pipeline.features import pin_threads
 
     pin_threads()
     _W["method"], _W["out"] = method, out_dir
+    _W["sample_rate"] = audio.AudioConfig.from_params(params).sample_rate
+    _W["read"] = audio.read
     if method == "papers":
         import matplotlib
 
@@ -115,7 +136,7 @@ def _init(method: str, params: dict, out_dir: str, warm_path: str) -> None:
 
 def _papers(path: str, out: str | None) -> None:
     librosa, plt = _W["librosa"], _W["plt"]
-    y, sr = librosa.load(path, sr=None)
+    y, sr = librosa.load(path, sr=_W["sample_rate"])  # resampled like ours (soxr HQ, librosa's default)
     s = librosa.feature.melspectrogram(y=y, sr=sr)
     s_db = librosa.power_to_db(s, ref=np.max)
     fig = plt.figure(figsize=(1.28, 1.28), dpi=100)  # a 128 x 128 image, like ours
@@ -138,7 +159,10 @@ def _ours(path: str, out: str | None) -> None:
 def _work(path: str, write: bool = True) -> float:
     t0 = time.perf_counter()
     out = os.path.join(_W["out"], _W["method"] + "_" + Path(path).stem + ".png") if write else None
-    (_papers if _W["method"] == "papers" else _ours)(path, out)
+    if _W["method"] == "read":
+        _W["read"](path)
+    else:
+        (_papers if _W["method"] == "papers" else _ours)(path, out)
     return time.perf_counter() - t0
 
 
@@ -152,14 +176,17 @@ class Runner:
         self.pool = ctx.Pool(workers, initializer=_init, initargs=(method, params, out_dir, warm_path))
         self.pool.map(time.sleep, [0.0] * workers, chunksize=1)  # every worker is up and warmed
         self.startup = time.perf_counter() - t0
-        self.seconds, self.per_file, self.spin_seconds, self.spin_tasks = 0.0, [], 0.0, 0
+        self.seconds: dict[str, float] = {}
+        self.per_file: dict[str, list[tuple[str, float]]] = {}  # set -> (group, seconds) per file
+        self.spin_seconds, self.spin_tasks = 0.0, 0
 
-    def run(self, paths: list[str], repeat: int = 1) -> None:
-        paths = paths * repeat
+    def run(self, files: list[tuple[str, str]], tag: str, repeat: int = 1) -> None:
+        files = files * repeat
         t0 = time.perf_counter()
-        chunk = max(1, min(8, len(paths) // (4 * self.workers)))
-        self.per_file += self.pool.map(_work, paths, chunksize=chunk)
-        self.seconds += time.perf_counter() - t0
+        chunk = max(1, min(8, len(files) // (4 * self.workers)))
+        times = self.pool.map(_work, [path for path, _ in files], chunksize=chunk)
+        self.seconds[tag] = self.seconds.get(tag, 0.0) + time.perf_counter() - t0
+        self.per_file.setdefault(tag, []).extend(zip([group for _, group in files], times))
 
     def spin(self, tasks_per_worker: int, n: int = 200_000) -> None:
         """Pure-CPU yardstick on the same pool: how many cores' worth the machine gives right now."""
@@ -173,11 +200,15 @@ class Runner:
         self.pool.close()
         self.pool.join()
 
-    def report(self) -> dict:
-        n = len(self.per_file)
-        return {"method": self.method, "workers": self.workers, "files_processed": n, "seconds": round(self.seconds, 3),
-                "files_per_s": round(n / self.seconds, 2), "startup_s": round(self.startup, 2),
-                "ms_per_file_median": round(1000 * float(np.median(self.per_file)), 2)}
+    def report(self, tag: str) -> dict:
+        per_file, seconds = self.per_file[tag], self.seconds[tag]
+        groups = sorted({g for g, _ in per_file})
+        return {"method": self.method, "workers": self.workers, "files_processed": len(per_file),
+                "seconds": round(seconds, 3), "files_per_s": round(len(per_file) / seconds, 2),
+                "startup_s": round(self.startup, 2),
+                "ms_per_file_median": round(1000 * float(np.median([t for _, t in per_file])), 2),
+                "ms_per_file_median_by_group": {g: round(1000 * float(np.median([t for h, t in per_file if h == g])), 2)
+                                                for g in groups}}
 
 
 def _spin(n: int) -> int:
@@ -202,12 +233,13 @@ def cpu_model() -> str:
 
 def main(argv=None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--files", type=int, default=200, help="number of synthetic files (default 200)")
+    ap.add_argument("--files", type=int, default=200, help="synthetic files per set (default 200)")
+    ap.add_argument("--sets", nargs="+", choices=SETS, default=list(SETS), help="file sets to time (default: both)")
     ap.add_argument("--out", default="bench/results/render.json", help="where to write the JSON results")
     ap.add_argument("--workers", type=int, default=0, help="pool size for (c); 0 = all cores")
     ap.add_argument("--params", default=str(ROOT / "params.yaml"), help="params.yaml for audio/features")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--rounds", type=int, default=10, help="slices of the corpus the three paths take turns on")
+    ap.add_argument("--rounds", type=int, default=10, help="slices of each set the paths take turns on")
     ap.add_argument("--repeat", type=int, default=5,
                     help="passes of our paths over each slice, so their timing windows are not tiny (default 5)")
     args = ap.parse_args(argv)
@@ -225,82 +257,94 @@ def main(argv=None) -> dict:
     cores = args.workers or os.cpu_count() or 1
 
     with tempfile.TemporaryDirectory(prefix="bench_render_") as tmp:
-        wav_dir, png_dir = Path(tmp) / "wav", Path(tmp) / "png"
-        wav_dir.mkdir()
+        png_dir = Path(tmp) / "png"
         png_dir.mkdir()
         t0 = time.perf_counter()
-        paths = make_corpus(wav_dir, args.files, args.seed)
-        print(f"synthesised {len(paths)} files in {time.perf_counter() - t0:.1f} s; timing on {cores} core(s) ...",
-              flush=True)
-        # (a), (b), (c) take turns on the same slices of the corpus, so a change in background load on a
-        # shared machine hits all three alike instead of skewing whichever happened to run at the time.
-        papers = Runner("papers", 1, params, str(png_dir), paths[0])
-        ours1 = Runner("ours", 1, params, str(png_dir), paths[0])
-        ours_n = Runner("ours", cores, params, str(png_dir), paths[0])
-        image_only = Runner("ours_image", 1, params, str(png_dir), paths[0]) if fcfg.extra else None
-        rounds = max(1, min(args.rounds, len(paths)))
-        order = (papers, ours1, ours_n) + ((image_only,) if image_only else ())
-        for r in range(rounds):
-            batch = paths[r::rounds]
-            for runner in order[r % len(order):] + order[:r % len(order)]:
-                runner.run(batch, 1 if runner is papers else args.repeat)
-            ours1.spin(2)
-            ours_n.spin(2)
+        corpora = {tag: make_corpus(Path(tmp) / tag, args.files, args.seed, tag) for tag in args.sets}
+        durations = {tag: float(sum(sf.info(p).duration for p, _ in files)) for tag, files in corpora.items()}
+        print(f"synthesised {args.files} files per set ({', '.join(args.sets)}) in {time.perf_counter() - t0:.1f} s;"
+              f" timing on {cores} core(s) ...", flush=True)
+        warm = corpora[args.sets[0]][0][0]
+        papers = Runner("papers", 1, params, str(png_dir), warm)
+        ours1 = Runner("ours", 1, params, str(png_dir), warm)
+        ours_n = Runner("ours", cores, params, str(png_dir), warm)
+        image_only = Runner("ours_image", 1, params, str(png_dir), warm) if fcfg.extra else None
+        reader = Runner("read", 1, params, str(png_dir), warm)
+        order = (papers, ours1, ours_n, reader) + ((image_only,) if image_only else ())
+        for tag in args.sets:
+            # the paths take turns on the same slices of the set, so a change in background load on a
+            # shared machine hits all of them alike instead of skewing whichever happened to run at the time
+            files = corpora[tag]
+            rounds = max(1, min(args.rounds, len(files)))
+            for r in range(rounds):
+                batch = files[r::rounds]
+                for runner in order[r % len(order):] + order[:r % len(order)]:
+                    runner.run(batch, tag, 1 if runner is papers else args.repeat)
+                ours1.spin(2)
+                ours_n.spin(2)
         for runner in order:
             runner.close()
-        a, b, c = papers.report(), ours1.report(), ours_n.report()
-        b0 = image_only.report() if image_only else None
         free = (ours_n.spin_tasks / ours_n.spin_seconds) / (ours1.spin_tasks / ours1.spin_seconds)
         capacity = {"free_cores": round(free, 2), "efficiency": round(free / cores, 3)}
-        print(f"  (a) papers' way, 1 process: {a['files_per_s']} files/s", flush=True)
-        print(f"  (b) ours, 1 process:        {b['files_per_s']} files/s", flush=True)
-        print(f"  (c) ours, {cores} processes:      {c['files_per_s']} files/s", flush=True)
-        durations = [sf.info(p).duration for p in paths]
-        print(f"  machine check: pure-CPU work on {cores} processes = {capacity['free_cores']} cores' worth",
-              flush=True)
 
-    speedup = b["files_per_s"] / a["files_per_s"]
-    efficiency = c["files_per_s"] / (b["files_per_s"] * cores)
     result = {
-        "files": args.files, "cores": cores, "repeat_ours": args.repeat,
-        "audio_seconds_total": round(float(np.sum(durations)), 1),
-        "sample_rates": list(SAMPLE_RATES),
+        "files_per_set": args.files, "cores": cores, "repeat_ours": args.repeat,
+        "corpus_like": {k: {"sample_rate": sr, "seconds": sec} for k, (sr, sec) in CORPUS_LIKE.items()},
+        "mixed_sample_rates": list(SAMPLE_RATES),
         "config": {"audio": acfg.__dict__, "features": {**fcfg.__dict__, "extra": list(fcfg.extra)}},
-        "papers_1proc": a, "ours_1proc": b, "ours_pool": c,
-        "ours_1proc_image_only": b0,
-        "speedup_per_core": round(speedup, 2),
-        "speedup_per_core_image_only": round(b0["files_per_s"] / a["files_per_s"], 2) if b0 else None,
-        "scaling_efficiency": round(efficiency, 3),
+        "sets": {},
         "cpu_capacity": capacity,
-        "scaling_efficiency_vs_capacity": round(efficiency / max(capacity["efficiency"], 1e-9), 3),
         "targets": {"speedup_per_core": 10.0, "scaling_efficiency": 0.8},
         "machine": {"cpu": cpu_model(), "cpu_count": os.cpu_count(), "python": platform.python_version(),
                     "numpy": np.__version__, "librosa": librosa.__version__, "platform": platform.platform()},
     }
-    table = "\n".join([
-        "| path | processes | files/s | ms/file (median) | worker start-up s |",
-        "|---|---|---|---|---|",
-        f"| (a) papers: librosa.load + melspectrogram + specshow + savefig | 1 | {a['files_per_s']} | "
-        f"{a['ms_per_file_median']} | {a['startup_s']} |",
-        f"| (b) ours: audio.read + standardise + features.render | 1 | {b['files_per_s']} | "
-        f"{b['ms_per_file_median']} | {b['startup_s']} |",
-        f"| (c) ours, process pool | {cores} | {c['files_per_s']} | {c['ms_per_file_median']} | {c['startup_s']} |",
-        *([f"| (b) without the extra arrays (image only, like (a)) | 1 | {b0['files_per_s']} | "
-           f"{b0['ms_per_file_median']} | {b0['startup_s']} |"] if b0 else []),
-        "",
-        f"speedup per core (b)/(a): **{speedup:.1f}x** (target >= 10x"
-        + (f"; image only {result['speedup_per_core_image_only']:.1f}x" if b0 else "") + "); "
-        f"scaling efficiency (c)/((b) x {cores}): **{100 * efficiency:.0f} %** (target >= 80 %); "
-        f"the same pool on pure-CPU work reaches {100 * capacity['efficiency']:.0f} % on this machine now "
-        f"(other load, throttling), so ours reaches {100 * result['scaling_efficiency_vs_capacity']:.0f} % "
-        f"of what the machine offers",
-        f"{args.files} files ({args.repeat} passes for ours), {result['audio_seconds_total']} s of audio "
-        f"at 16 / 44.1 / 48 kHz; "
-        f"image {fcfg.image_height}x{fcfg.image_width} {fcfg.channels}, extras {list(fcfg.extra) or 'none'}; "
-        f"{result['machine']['cpu']}, {os.cpu_count()} cores",
-    ])
+    tables = []
+    for tag in args.sets:
+        a, b, c, rd = papers.report(tag), ours1.report(tag), ours_n.report(tag), reader.report(tag)
+        b0 = image_only.report(tag) if image_only else None
+        speedup = b["files_per_s"] / a["files_per_s"]
+        efficiency = c["files_per_s"] / (b["files_per_s"] * cores)
+        result["sets"][tag] = {
+            "audio_seconds_total": round(durations[tag], 1),
+            "papers_1proc": a, "ours_1proc": b, "ours_pool": c, "read_1proc": rd, "ours_1proc_image_only": b0,
+            "speedup_per_core": round(speedup, 2),
+            "speedup_per_core_image_only": round(b0["files_per_s"] / a["files_per_s"], 2) if b0 else None,
+            "scaling_efficiency": round(efficiency, 3),
+            "scaling_efficiency_vs_capacity": round(efficiency / max(capacity["efficiency"], 1e-9), 3),
+        }
+        r = result["sets"][tag]
+        groups = list(a["ms_per_file_median_by_group"])
+
+        def by_group(rep):
+            return " / ".join(f"{rep['ms_per_file_median_by_group'][g]}" for g in groups)
+
+        what = ("RAVDESS-like 48 kHz ~3.7 s, TESS-like 24.414 kHz ~2.0 s, CREMA-D-like 16 kHz ~2.5 s"
+                if tag == "real" else "1-4 s at 16 / 44.1 / 48 kHz")
+        tables.append("\n".join([
+            f"set {tag!r}: {args.files} files ({what}), {r['audio_seconds_total']} s of audio; "
+            f"image {fcfg.image_height}x{fcfg.image_width} {fcfg.channels}, extras {list(fcfg.extra) or 'none'}",
+            f"| path | processes | files/s | ms/file (median) | ms/file by group ({' / '.join(groups)}) |",
+            "|---|---|---|---|---|",
+            f"| (a) papers: librosa.load(sr={acfg.sample_rate}) + melspectrogram + specshow + savefig | 1 | "
+            f"{a['files_per_s']} | {a['ms_per_file_median']} | {by_group(a)} |",
+            f"| (b) ours: audio.read + standardise + features.render | 1 | {b['files_per_s']} | "
+            f"{b['ms_per_file_median']} | {by_group(b)} |",
+            *([f"| (b') ours, image only (what (a) makes) | 1 | {b0['files_per_s']} | "
+               f"{b0['ms_per_file_median']} | {by_group(b0)} |"] if b0 else []),
+            f"| (c) ours, process pool | {cores} | {c['files_per_s']} | {c['ms_per_file_median']} | {by_group(c)} |",
+            f"| (r) reading alone: audio.read | 1 | {rd['files_per_s']} | {rd['ms_per_file_median']} | "
+            f"{by_group(rd)} |",
+            "",
+            f"speedup per core (b)/(a): **{speedup:.1f}x** (target >= 10x"
+            + (f"; image only {r['speedup_per_core_image_only']:.1f}x" if b0 else "") + "); "
+            f"scaling efficiency (c)/((b) x {cores}): **{100 * efficiency:.0f} %** (target >= 80 %; "
+            f"{100 * r['scaling_efficiency_vs_capacity']:.0f} % of what the machine offered)",
+        ]))
     print()
-    print(table)
+    print(f"worker start-up: (a) {papers.startup:.1f} s, (b) {ours1.startup:.1f} s, (c) {ours_n.startup:.1f} s; "
+          f"pure-CPU work on {cores} processes = {capacity['free_cores']} cores' worth; "
+          f"{result['machine']['cpu']}, {os.cpu_count()} cores")
+    print("\n\n".join(tables))
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp_out = out.with_suffix(out.suffix + ".tmp")
