@@ -23,14 +23,16 @@ constraints:
 	{ sed -n '/^#/!q;p' $(CONSTRAINTS); $(BIN)/python -m pip freeze --all --exclude-editable | grep -v '^pip=='; } > $(CONSTRAINTS).new
 	mv $(CONSTRAINTS).new $(CONSTRAINTS)
 
-# DVC's ingest stage depends on data/raw; git keeps no empty folder and no data is committed
-data/raw:
+# DVC's ingest stage depends on data.raw_dir (params.yaml, the one place it is written); git keeps no
+# empty folder and no data is committed
+RAW_DIR := $(shell awk '/^data:/ {d = 1; next} /^[^ #]/ {d = 0} d && $$1 == "raw_dir:" {print $$2}' params.yaml)
+$(RAW_DIR):
 	mkdir -p $@
 
-repro: $(STAMP) | data/raw
+repro: $(STAMP) | $(RAW_DIR)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
-test: $(STAMP) | data/raw
+test: $(STAMP) | $(RAW_DIR)
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/python -m pytest -q
 
 # The offline `dvc plots show` page in headless Chromium (not part of `make test`: Chromium is a large
