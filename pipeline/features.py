@@ -49,8 +49,8 @@ class FeatureConfig:
     n_mels: int = 128
     fmin: float = 0.0
     fmax: float | None = 8000.0
-    image_height: int = 128
-    image_width: int = 128
+    image_height: int = 64
+    image_width: int = 64
     channels: str = "colormap"
     colormap: str = "viridis"
     n_mfcc: int = 40

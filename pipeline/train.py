@@ -69,10 +69,10 @@ class TrainConfig:
         lr = number(t, "learning_rate", "train", default=None, lo=0, lo_open=True, allow_none=True)
         return cls(
             model=name, hp=hp,
-            epochs=number(t, "epochs", "train", default=30, lo=1, integer=True),
+            epochs=number(t, "epochs", "train", default=40, lo=1, integer=True),
             batch_size=batch or int(hp.get("batch_size", 32)),
             learning_rate=lr or float(hp.get("learning_rate", 1e-3)),
-            patience=number(t, "patience", "train", default=8, lo=1, integer=True),
+            patience=number(t, "patience", "train", default=6, lo=1, integer=True),
             reduce_lr_patience=number(t, "reduce_lr_patience", "train", default=3, lo=1, integer=True),
             class_weights=boolean(t, "class_weights", "train", False),
             seed=number(t, "seed", "train", default=42, integer=True),

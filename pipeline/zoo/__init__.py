@@ -212,19 +212,92 @@ def all_defaults() -> dict:
 def defaults_yaml() -> str:
     import yaml
 
-    return yaml.safe_dump(all_defaults(), sort_keys=False, default_flow_style=None)
+    class Dumper(yaml.SafeDumper):
+        def ignore_aliases(self, data):  # models share their head's lists: write each out, no &id001 anchors
+            return True
+
+    # one key per line, lists inline ([32, 64, 128]): how params.yaml is written
+    Dumper.add_representer(list, lambda d, v: d.represent_sequence("tag:yaml.org,2002:seq", v, flow_style=True))
+    return yaml.dump(all_defaults(), Dumper=Dumper, sort_keys=False, default_flow_style=False)
+
+
+# The modules' DEFAULTS are the one source of the model hyper-parameters: params.yaml's `models:` section
+# is written from them (python -m pipeline models --write-params), so DVC tracks and `-S models.x.y=...`
+# overrides every value, and tests/test_defaults.py fails when the two differ.
+def params_with_model_defaults(text: str) -> str:
+    """params.yaml text with its `models:` section's body replaced by every model's DEFAULTS; the section's
+    header line and comments, each model's and key's end-of-line comment, and everything outside the section
+    are kept as they are."""
+    lines = text.splitlines(keepends=True)
+    start = next((i for i, line in enumerate(lines) if line.startswith("models:")), None)
+    if start is None:
+        raise ParamsError("models", "params.yaml has no `models:` section to write the defaults into")
+    body = start + 1
+    while body < len(lines) and lines[body].lstrip().startswith("#"):  # the header's comment lines
+        body += 1
+    end = body
+    while end < len(lines) and (lines[end][:1] in (" ", "\t") or not lines[end].strip()):
+        end += 1
+    while end > body and not lines[end - 1].strip():  # blank lines before the next section stay
+        end -= 1
+    comments = _line_comments(lines[body:end])
+    generated, model = [], None
+    for line in defaults_yaml().splitlines():
+        key = line.split(":", 1)[0].strip()
+        if not line.startswith(" "):
+            model, where = key, (key, None)
+        else:
+            where = (model, key)
+        line = "  " + line
+        if where in comments:
+            column, comment = comments[where]
+            line = line.ljust(column) if len(line) < column else line + "  "
+            line += comment
+        generated.append(line + "\n")
+    return "".join(lines[:body]) + "".join(generated) + "".join(lines[end:])
+
+
+def _line_comments(lines: list[str]) -> dict:
+    """{(model, key or None): (column, '# comment')} of the end-of-line comments in a models: section body."""
+    import re
+
+    out, model = {}, None
+    for line in lines:
+        match = re.match(r"^(  |    )([A-Za-z0-9_]+):[^#]*?(\s*)(#.*)?$", line.rstrip("\n"))
+        if not match:
+            continue
+        indent, key, _, comment = match.groups()
+        if indent == "  ":
+            model = key
+        if comment:
+            out[(model, None if indent == "  " else key)] = (line.index("#", len(indent) + len(key)), comment)
+    return out
 
 
 def main(argv=None) -> None:
-    """`python -m pipeline models [--defaults]`: list the zoo (no Keras import)."""
+    """`python -m pipeline models [--defaults | --write-params]`: list the zoo (no Keras import)."""
     import argparse
+    from pathlib import Path
 
     parser = argparse.ArgumentParser(prog="python -m pipeline models", description="list the model zoo")
     parser.add_argument("--defaults", action="store_true",
                         help="print every model's default hyper-parameters as YAML (params.yaml `models:`)")
+    parser.add_argument("--write-params", metavar="PARAMS", nargs="?", const="params.yaml",
+                        help="rewrite PARAMS' `models:` section from the models' DEFAULTS (default: params.yaml)")
     args = parser.parse_args(argv)
     if args.defaults:
         sys.stdout.write(defaults_yaml())
+        return
+    if args.write_params:
+        path = Path(args.write_params)
+        if not path.is_file():
+            raise ParamsError(str(path), "file not found")
+        text = path.read_text()
+        updated = params_with_model_defaults(text)
+        if updated != text:
+            path.write_text(updated)
+        print(f"{path}: models section {'rewritten from' if updated != text else 'already equals'} "
+              "the models' DEFAULTS")
         return
     rows = [("model", "input", "lr", "batch", "description")]
     for name in MODEL_NAMES:
