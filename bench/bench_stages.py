@@ -58,7 +58,7 @@ def tree_rss(proc: psutil.Process) -> int:
 
 def run_stage(stage: str, cwd: Path) -> dict:
     code = ("import runpy, sys; sys.argv=['pipeline', %r]; "
-            "from pipeline.__main__ import main; rc = main([%r]); "
+            "from pipeline.cli import main; rc = main([%r]); "
             "bad = [m for m in ('tensorflow', 'keras') if m in sys.modules]; "
             "print('HEAVY_IMPORTS=' + ','.join(bad), file=sys.stderr); sys.exit(rc)") % (stage, stage)
     start = time.perf_counter()

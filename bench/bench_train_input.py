@@ -35,7 +35,7 @@ def make_shard(root: Path, n: int, params: dict) -> None:
 
     from pipeline.audio import AudioConfig, standardise
     from pipeline.features import FeatureConfig, render
-    from pipeline.render import ShardWriter
+    from pipeline.shards import ShardWriter
 
     acfg, fcfg = AudioConfig.from_params(params), FeatureConfig.from_params(params)
     rng = np.random.default_rng(0)

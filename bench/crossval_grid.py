@@ -39,7 +39,7 @@ def main() -> None:
     ap.add_argument("recipes", nargs="+", help="NAME|key=value|...")
     args = ap.parse_args()
     from pipeline import crossval
-    from pipeline.__main__ import setup_logging
+    from pipeline.cli import setup_logging
     from pipeline.params import check_all
 
     setup_logging()

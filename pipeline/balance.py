@@ -130,6 +130,6 @@ def main(argv=None) -> None:
 if __name__ == "__main__":
     import sys
 
-    from pipeline.__main__ import run_main
+    from pipeline.cli import run_main
 
     sys.exit(run_main(main))

@@ -16,8 +16,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline.errors import UserError
+from pipeline.shards import SHARDS, read_metadata, shard_files
 
-SHARDS = Path("data/processed/shards")
 SPLIT_FILE = Path("data/processed/split.parquet")
 META_COLUMNS = ["name", "corpus", "speaker", "gender", "label", "augmented", "item_id", "utt_id", "augmentation",
                 "source_path"]
@@ -35,15 +35,6 @@ class SplitData:
     def subset(self, mask: np.ndarray) -> "SplitData":
         mask = np.asarray(mask)
         return SplitData(x=self.x[mask], labels=self.labels[mask], meta=self.meta[mask].reset_index(drop=True))
-
-
-def shard_files(root: Path = SHARDS) -> list[Path]:
-    """Every shard. Shards hold every rendered clip, whatever its split: the split is joined at load time,
-    so a new fold or split seed never re-renders anything (render's input does not change)."""
-    files = sorted(Path(root).glob("*.parquet"))
-    if not files:
-        raise UserError(f"no shards in {root}: run the render stage first (dvc repro render)")
-    return files
 
 
 def split_of_rows(meta, split_file: Path = SPLIT_FILE) -> np.ndarray:
@@ -79,8 +70,6 @@ def _column(input_kind: str) -> str:
 
 
 def _empty_x(shard: Path, input_kind: str) -> np.ndarray:
-    from pipeline.render import read_metadata
-
     meta = read_metadata(shard)
     if input_kind == "image":
         return np.zeros((0,) + tuple(meta.get("image_shape", (0, 0, 0))), dtype=np.uint8)
@@ -122,8 +111,6 @@ def load_rows(input_kind: str = "image", root: Path = SHARDS, select=None, worke
                 out[i::n] = part
             xs.append(out)
         else:
-            from pipeline.render import read_metadata
-
             shape = read_metadata(f).get("extras_shapes", {}).get(input_kind)
             flat = np.stack(table.column(column).to_numpy(zero_copy_only=False)).astype(np.float32)
             x = flat.reshape((len(flat),) + tuple(shape)) if shape else flat

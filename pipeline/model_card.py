@@ -23,7 +23,7 @@ SETTING_SECTIONS = ("audio", "features")
 
 def shard_settings(shards: list[Path]) -> dict:
     """The audio/feature settings the shards were rendered with; every shard must agree."""
-    from pipeline.render import read_metadata
+    from pipeline.shards import read_metadata
 
     seen = None
     for shard in shards:

@@ -11,10 +11,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import logging
 import math
-import os
 import shutil
 import time
 from collections import Counter
@@ -22,29 +20,19 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
 
 from pipeline import TARGET_LABELS
 from pipeline.errors import UserError
 from pipeline.io import write_csv, write_json
 from pipeline.params import load, number, section, workers
+from pipeline.shards import SHARDS, ShardWriter
 
 log = logging.getLogger("pipeline.render")
 
 PLAN = Path("data/processed/render_plan.parquet")
-SHARDS = Path("data/processed/shards")
 PNG_DIR = Path("data/processed/png")
 QUARANTINE = Path("data/processed/render_quarantine.csv")
 REPORT = Path("metrics/render.json")
-META_KEY = b"ser"
-
-BASE_FIELDS = [
-    ("name", pa.string()), ("image", pa.binary()), ("item_id", pa.string()), ("utt_id", pa.string()),
-    ("corpus", pa.string()), ("speaker", pa.string()), ("gender", pa.string()), ("text_id", pa.string()),
-    ("label", pa.string()), ("augmented", pa.bool_()), ("augmentation", pa.string()),
-    ("source_path", pa.string()),
-]
 
 _STATE: dict = {}
 
@@ -95,88 +83,6 @@ def _text(value) -> str | None:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
     return str(value)
-
-
-class ShardWriter:
-    """Streams the rows of one corpus into numbered shards of at most `shard_rows` rows.
-
-    Rows go out in row groups of ROW_GROUP, so memory stays flat whatever the shard size (a row with its
-    extras is ~60 KB). A shard is written to a hidden temp file and renamed once complete: an interrupted
-    run never leaves a half shard under a real name.
-    """
-
-    ROW_GROUP = 256
-
-    def __init__(self, root: Path, shard_rows: int, metadata: dict):
-        self.root, self.shard_rows, self.metadata = root, shard_rows, metadata
-        self.key: tuple | None = None
-        self.rows: list[dict] = []
-        self.index = 0  # shard number within the current key
-        self.in_shard = 0  # rows added to the open shard
-        self.written: list[Path] = []
-        self.shapes: dict[str, list[int]] = {}
-        self._writer: pq.ParquetWriter | None = None
-        self._path = self._tmp = None
-
-    def add(self, key: tuple, row: dict) -> None:
-        if key != self.key:
-            self.flush()
-            self.key, self.index = key, 0
-        self.rows.append(row)
-        self.in_shard += 1
-        if len(self.rows) >= self.ROW_GROUP:
-            self._write_rows()
-        if self.in_shard >= self.shard_rows:
-            self.flush()
-
-    def flush(self) -> None:
-        """Finish the open shard under its real name."""
-        self._write_rows()
-        if self._writer is None:
-            return
-        self._writer.close()
-        os.replace(self._tmp, self._path)
-        self.written.append(self._path)
-        self._writer = None
-        self.index += 1
-        self.in_shard = 0
-
-    def abort(self) -> None:
-        """Drop the open shard (an error or interrupt mid-run)."""
-        if self._writer is not None:
-            self._writer.close()
-            self._tmp.unlink(missing_ok=True)
-            self._writer = None
-
-    def _write_rows(self) -> None:
-        if not self.rows:
-            return
-        table = self._table(self.rows)
-        if self._writer is None:
-            (corpus,) = self.key
-            self._path = self.root / f"{corpus}-{self.index:05d}.parquet"
-            self._path.parent.mkdir(parents=True, exist_ok=True)
-            self._tmp = self._path.with_name(f".{self._path.name}.tmp")
-            self._writer = pq.ParquetWriter(self._tmp, table.schema, compression="zstd")
-        self._writer.write_table(table)
-        self.rows = []
-
-    def _table(self, rows: list[dict]) -> pa.Table:
-        fields = list(BASE_FIELDS)
-        columns = {name: [r.get(name) for r in rows] for name, _ in BASE_FIELDS}
-        for key in sorted(k for k in rows[0] if k.startswith("x_")):
-            self.shapes[key[2:]] = list(rows[0][key].shape)
-            fields.append((key, pa.list_(pa.float32())))
-            columns[key] = [r[key].ravel() for r in rows]
-        meta = dict(self.metadata, extras_shapes=self.shapes)
-        schema = pa.schema(fields, metadata={META_KEY: json.dumps(meta).encode()})
-        return pa.table({name: pa.array(columns[name], type=t) for name, t in fields}, schema=schema)
-
-
-def read_metadata(shard: Path) -> dict:
-    """The render settings a shard was made with (image shape, labels, extras shapes)."""
-    meta = pq.read_schema(shard).metadata or {}
-    return json.loads(meta.get(META_KEY, b"{}"))
 
 
 def run(params: dict) -> dict:
@@ -248,6 +154,6 @@ def main(argv=None) -> None:
 if __name__ == "__main__":
     import sys
 
-    from pipeline.__main__ import run_main
+    from pipeline.cli import run_main
 
     sys.exit(run_main(main))

@@ -63,7 +63,8 @@ def write_examples(split: str = "test") -> dict[str, str]:
     """One spectrogram image per emotion of the split, copied out of the shards."""
     import pyarrow.parquet as pq
 
-    from pipeline.dataset import SHARDS, split_of_rows
+    from pipeline.dataset import split_of_rows
+    from pipeline.shards import SHARDS
 
     EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
     for old in EXAMPLES_DIR.glob("*.png"):

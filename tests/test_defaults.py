@@ -13,6 +13,7 @@ import pytest
 import yaml
 
 from pipeline import zoo
+from pipeline.cli import PARAMS_CHECKS
 
 ROOT = Path(__file__).resolve().parents[1]
 PARAMS_TEXT = (ROOT / "params.yaml").read_text()
@@ -70,39 +71,38 @@ def _comparable(value):
     return value
 
 
-def _readers():
-    from pipeline import balance, demo_corpus, ingest, split
-    from pipeline.audio import AudioConfig
-    from pipeline.features import FeatureConfig
-    from pipeline.train import TrainConfig
+def _reader(module_name: str, qualname: str):
+    import importlib
 
-    return {"demo": demo_corpus.read_params, "data": ingest.IngestConfig.from_params,
-            "split": split.SplitConfig.from_params, "balance": balance.settings,
-            "audio": AudioConfig.from_params, "features": FeatureConfig.from_params,
-            "train": lambda p: TrainConfig.from_params({"model": PARAMS["model"], **p})}
+    reader = importlib.import_module(module_name)
+    for attr in qualname.split("."):
+        reader = getattr(reader, attr)
+    if qualname.startswith("TrainConfig"):  # needs a model to look up its hyper-parameters
+        return lambda p: reader({"model": PARAMS["model"], **p})
+    return reader
 
 
 # Code defaults that differ from params.yaml on purpose, with the reason: switches whose code default is
 # "off" (what a params file without the key, or a library caller, gets), which the recipe turns on.
 INTENDED = {
-    ("features", "extra"): "FeatureConfig() is the image alone (predict, the benches); params.yaml asks render "
-                           "for the extra columns the non-image models read",
-    ("split", "folds"): "0 = the ratio split; the recipe uses speaker folds",
-    ("train", "schedule"): "plateau = the papers' (EarlyStopping + ReduceLROnPlateau); the recipe: cosine",
-    ("train", "speaker_norm"): "off unless asked; the recipe z-scores feature inputs per speaker",
+    ("pipeline.features", "extra"): "FeatureConfig() is the image alone (predict, the benches); params.yaml "
+                                    "asks render for the extra columns the non-image models read",
+    ("pipeline.split", "folds"): "0 = the ratio split; the recipe uses speaker folds",
+    ("pipeline.train", "schedule"): "plateau = the papers' (EarlyStopping + ReduceLROnPlateau); the recipe: cosine",
+    ("pipeline.train", "speaker_norm"): "off unless asked; the recipe z-scores feature inputs per speaker",
 }
 
 
-@pytest.mark.parametrize("section", ["demo", "data", "split", "balance", "audio", "features", "train"])
-def test_code_defaults_equal_params_yaml(section):
-    read = _readers()[section]
+@pytest.mark.parametrize("module_name,qualname", PARAMS_CHECKS)  # every section reader the stages check
+def test_code_defaults_equal_params_yaml(module_name, qualname):
+    read = _reader(module_name, qualname)
     coded = _comparable(read({}))
     written = _comparable(read(PARAMS))
     if not isinstance(coded, dict):  # a tuple of settings
         coded, written = dict(enumerate(coded)), dict(enumerate(written))
     differ = {key: (coded[key], written[key]) for key in coded
-              if coded[key] != written[key] and (section, key) not in INTENDED}
-    assert not differ, f"{section}: code default vs params.yaml: {differ}"
+              if coded[key] != written[key] and (module_name, key) not in INTENDED}
+    assert not differ, f"{module_name}.{qualname}: code default vs params.yaml: {differ}"
 
 
 def test_cli_prints_the_defaults_it_writes():

@@ -10,15 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipeline.__main__ import COMMANDS
+from pipeline.cli import COMMANDS
 
 ROOT = Path(__file__).resolve().parents[1]
-# Not required as a dependency: the command table and the CLI wrapper change no stage's outputs, and
-# depending on them would re-run every stage when a command is added.
-NOT_REQUIRED = {"pipeline.__main__"}
-# params.check_all validates every section (so a typo fails the first stage); it imports every stage
-# for their checks, which change whether a stage starts, not what it writes.
-SKIPPED_FUNCTIONS = {"pipeline.params": {"check_all"}}
+# Not required as a dependency: the command table and the CLI wrapper (which also runs every section's
+# params check, deciding whether a stage starts, not what it writes); depending on them would re-run every
+# stage when a command is added.
+NOT_REQUIRED = {"pipeline.__main__", "pipeline.cli"}
 
 
 def module_path(name: str) -> Path | None:
@@ -31,15 +29,8 @@ def module_path(name: str) -> Path | None:
 def imported_modules(name: str) -> set[str]:
     """pipeline modules `name` imports anywhere in its code (module level or inside functions)."""
     path = module_path(name)
-    tree = ast.parse(path.read_text())
-    skipped = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.FunctionDef) and node.name in SKIPPED_FUNCTIONS.get(name, ()):
-            skipped |= {id(n) for n in ast.walk(node)}
     found = set()
-    for node in ast.walk(tree):
-        if id(node) in skipped:
-            continue
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             found |= {a.name for a in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:

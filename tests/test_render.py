@@ -13,6 +13,7 @@ import yaml
 from pipeline import render
 from pipeline.augment import Augmenter
 from pipeline.features import decode_png
+from pipeline.shards import ShardWriter, read_metadata
 
 PARAMS = yaml.safe_load(open("params.yaml"))
 
@@ -72,7 +73,7 @@ def test_shards_hold_named_images_metadata_and_extras(project):
     for png in table["image"]:
         assert decode_png(png).shape == (32, 32, 3)
     assert not np.array_equal(decode_png(table["image"][1]), decode_png(table["image"][2]))
-    meta = render.read_metadata(render.SHARDS / "ravdess-00000.parquet")
+    meta = read_metadata(render.SHARDS / "ravdess-00000.parquet")
     assert meta["image_shape"] == [32, 32, 3] and meta["channels"] == "colormap"
     assert meta["features"]["image_height"] == 32 and meta["audio"]["sample_rate"] == 16000  # for the model card
     assert set(meta["extras_shapes"]) == {"compare", "egemaps", "mfcc", "vector", "utterance"}
@@ -127,7 +128,7 @@ def test_another_fold_leaves_the_render_plan_byte_identical(tmp_path, monkeypatc
 
 
 def test_shards_are_cut_at_shard_rows_and_streamed_in_row_groups(project, monkeypatch):
-    monkeypatch.setattr(render.ShardWriter, "ROW_GROUP", 1)
+    monkeypatch.setattr(ShardWriter, "ROW_GROUP", 1)
     plan = pd.read_parquet(render.PLAN)
     many = pd.concat([plan.iloc[[2]].assign(utt_id=f"03-01-04-01-01-01-{i:02d}", item_id=f"ravdess_{i}")
                       for i in range(5)])
