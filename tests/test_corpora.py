@@ -1,4 +1,4 @@
-"""Corpus adapters on tiny fixture trees named exactly as the releases name them (CORPORA.md).
+"""Corpus adapters on tiny fixture trees named exactly as the releases name them (as each adapter's docstring describes).
 
 Adapters read names and layout only, so the fixture files hold a few bytes, not audio.
 """

@@ -97,3 +97,31 @@ def test_the_cli_checks_every_section_so_a_bad_value_fails_any_stage(tmp_path):
 def test_main_module_is_only_the_entry_point():
     text = (ROOT / "pipeline" / "__main__.py").read_text()
     assert "def run_main" not in text and "COMMANDS" not in text and len(text.splitlines()) < 10
+
+
+def test_documents_cited_in_the_code_are_in_the_repository():
+    """Comments pointed at CORPORA.md, a file the project does not have: every document (NAME.md) the code,
+    params or tests cite must exist in the repository."""
+    import ast
+    import re
+
+    texts = {p: p.read_text() for p in [*ROOT.joinpath("pipeline").rglob("*.py"), *ROOT.joinpath("bench").glob("*.py"),
+                                         ROOT / "params.yaml", ROOT / "dvc.yaml", ROOT / "README.md"]}
+    for test in ROOT.joinpath("tests").glob("test_*.py"):  # their docstrings (fixtures name files freely)
+        if test.name != "test_layering.py":
+            texts[test] = ast.get_docstring(ast.parse(test.read_text())) or ""
+    cited = {}
+    for path, text in texts.items():
+        for name in re.findall(r"\b[A-Z][A-Z0-9_-]*\.md\b", text):  # documents (README.md), not outputs (report.md)
+            cited.setdefault(name, path.relative_to(ROOT).as_posix())
+    have = {p.name for p in ROOT.rglob("*.md") if ".venv" not in p.parts and ".git" not in p.parts}
+    missing = {name: where for name, where in cited.items()
+               if not (ROOT / name).exists() and Path(name).name not in have}
+    assert not missing, f"cited but not in the repository: {missing}"
+
+
+def test_demo_corpus_is_a_package_of_one_job_per_module():
+    package = ROOT / "pipeline" / "demo_corpus"
+    assert {p.stem for p in package.glob("*.py")} >= {"__init__", "espeak", "prosody", "effects", "pool"}
+    assert not (ROOT / "pipeline" / "demo_corpus.py").exists()
+    assert "pipeline.demo_corpus.espeak" not in imported_modules("pipeline.demo_corpus.effects")  # numpy only

@@ -1,4 +1,4 @@
-"""What every corpus adapter returns, and helpers for the layout quirks CORPORA.md lists.
+"""What every corpus adapter returns, and helpers for the layout quirks the adapters' docstrings list.
 
 An adapter module exposes:
     NAME: str                      corpus name used in params and speaker ids ("ravdess")

@@ -1,4 +1,4 @@
-"""Demo: the synthesised corpus that pipeline/demo_corpus.py writes (eSpeak NG voices as speakers).
+"""Demo: the synthesised corpus that pipeline/demo_corpus/ writes (eSpeak NG voices as speakers).
 
 Layout: `<root>/<voice_id>/<voice_id>_<emotion>_<NN>.wav`, plus `sentences.txt` (id<TAB>text) and
 `voices.txt` (voice_id<TAB>espeak<TAB>gender). Emotions are the 7 target labels, spelled as the targets.

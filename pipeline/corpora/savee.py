@@ -1,5 +1,7 @@
 """SAVEE: official `AudioData/DC/a01.wav` (one folder per speaker) or flat `DC_a01.wav`.
 
+Four male speakers (DC, JE, JK, KL), 120 files each: 480 in all (neutral has 30 sentences, the others 15).
+
 The emotion code is the letters before the number; the two-letter codes sa (sad) and su
 (surprise) are matched before the one-letter ones, so `sa01` is never read as `s` + `a01`.
 """
@@ -19,7 +21,7 @@ LABEL_MAP = {"a": "angry", "d": "disgust", "f": "fearful", "h": "happy", "n": "n
              "sa": "sad", "su": "surprise"}
 DEFAULT_OPTIONS: dict = {}
 
-SPEAKERS = ("DC", "JE", "JK", "KL")  # all male (CORPORA.md)
+SPEAKERS = ("DC", "JE", "JK", "KL")  # all male (docstring)
 _CODE = r"(sa|su|a|d|f|h|n)(\d\d)"
 OFFICIAL_RE = re.compile(rf"^{_CODE}$", re.IGNORECASE)
 FLAT_RE = re.compile(rf"^([a-z]{{2}})_{_CODE}$", re.IGNORECASE)

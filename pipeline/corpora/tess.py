@@ -1,5 +1,7 @@
 """TESS: 14 folders `<speaker>_<emotion>/` holding `<speaker>_<word>_<emotion>.wav`.
 
+Two speakers, both female: OAF (aged 64) and YAF (aged 26); 200 words x 7 emotions x 2 = 2800 files.
+
 The folder is the authority for speaker and emotion: folder names are inconsistent in case and
 spelling (`OAF_Fear`, `YAF_pleasant_surprised`) and at least one file name lacks the full speaker
 prefix (`OA_bite_neutral.wav` in `OAF_neutral/`). The file name gives the word, and is checked
@@ -23,7 +25,7 @@ LABEL_MAP = {"angry": "angry", "disgust": "disgust", "fear": "fearful", "happy":
              "pleasant_surprise": "surprise", "pleasant_surprised": "surprise"}
 DEFAULT_OPTIONS: dict = {}
 
-SPEAKERS = ("OAF", "YAF")  # both female (CORPORA.md)
+SPEAKERS = ("OAF", "YAF")  # both female (docstring)
 FORMAT = "<speaker>_<word>_<emotion>.wav"
 _EMOTION = "|".join(sorted(LABEL_MAP, key=len, reverse=True))  # longest first: pleasant_surprised
 FOLDER_RE = re.compile(rf"^(oaf|yaf)_({_EMOTION})$", re.IGNORECASE)
