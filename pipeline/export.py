@@ -55,7 +55,11 @@ def to_tflite(model, input_shape: tuple) -> bytes:
     try:
         converter = tf.lite.TFLiteConverter.from_concrete_functions([frozen])
         converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS]
-        return converter.convert()
+        from pipeline.backend import filtered_stderr
+
+        # the MLIR converter's C++ warnings about options it fills in itself ("Ignored output_format.")
+        with filtered_stderr(re.compile(r"Ignored (output_format|drop_control_dependency)")):
+            return converter.convert()
     finally:
         absl.removeFilter(hush)
 

@@ -10,7 +10,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_corpora import BUILDERS, touch
+from tests.test_corpora import BUILDERS, touch
 
 from pipeline.demo_corpus import SKIPPED_FILE, VOICES, skip, skip_reason
 from pipeline.errors import UserError

@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from test_dvc_ui import _dvc, make_ui_repo
+from tests.test_dvc_ui import _dvc, make_ui_repo
 
 pytestmark = pytest.mark.browser
 
