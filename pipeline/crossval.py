@@ -299,6 +299,16 @@ def run(params: dict) -> dict:
             notes.append(f"fold {k}: no test files")
             continue
         test_speakers = " ".join(sorted(set(test.meta["speaker"])))
+
+        def record(system: str, seed: int, predicted: np.ndarray, **extra) -> None:
+            """One (system, fold, seed) row of folds.csv and its test predictions."""
+            m = _metrics(test.labels, predicted, labels)
+            fold_rows.append({"system": system, "fold": k, "seed": seed, "test_speakers": test_speakers,
+                              "files": len(test), **{h: round(m[h], 4) for h in HEADLINE}, **extra})
+            pred_rows.append(pd.DataFrame({"system": system, "fold": k, "seed": seed, "corpus": test.meta["corpus"],
+                                           "speaker": test.meta["speaker"], "gender": test.meta["gender"],
+                                           "name": test.meta["name"], "actual": test.labels,
+                                           "predicted": predicted}))
         classes = [lab for lab in labels if lab in set(data.labels[parts["train"]])]
         for seed in cv.seeds:
             t = time.perf_counter()
@@ -317,15 +327,8 @@ def run(params: dict) -> dict:
                 model, card, _ = _train_and_score(refit, module.INPUT, data, refit_parts, classes, settings)
             predicted = np.asarray(classes)[_scores(model, card, test).argmax(axis=1)]
             t_train += time.perf_counter() - t
-            m = _metrics(test.labels, predicted, labels)
-            fold_rows.append({"system": train_cfg.model, "fold": k, "seed": seed, "test_speakers": test_speakers,
-                              "files": len(test), **{h: round(m[h], 4) for h in HEADLINE},
-                              "val_uar": round(val_uar, 4) if not np.isnan(val_uar) else np.nan, "epochs": epochs,
-                              "seconds": round(time.perf_counter() - t, 1)})
-            pred_rows.append(pd.DataFrame({"system": train_cfg.model, "fold": k, "seed": seed,
-                                           "corpus": test.meta["corpus"], "speaker": test.meta["speaker"],
-                                           "gender": test.meta["gender"], "name": test.meta["name"],
-                                           "actual": test.labels, "predicted": predicted}))
+            record(train_cfg.model, seed, predicted, val_uar=round(val_uar, 4) if not np.isnan(val_uar) else np.nan,
+                   epochs=epochs, seconds=round(time.perf_counter() - t, 1))
             keras.backend.clear_session()
             progress.update()
         if cv.baseline:
@@ -335,14 +338,7 @@ def run(params: dict) -> dict:
                 predicted = baseline_scores(baseline_x[fit_rows], data.labels[fit_rows], baseline_x[parts["test"]],
                                             data.meta["speaker"].to_numpy()[fit_rows], test.meta["speaker"].to_numpy(),
                                             per_speaker)
-                m = _metrics(test.labels, predicted, labels)
-                fold_rows.append({"system": system, "fold": k, "seed": 0, "test_speakers": test_speakers,
-                                  "files": len(test), **{h: round(m[h], 4) for h in HEADLINE}, "val_uar": np.nan,
-                                  "epochs": 0, "seconds": round(time.perf_counter() - t, 1)})
-                pred_rows.append(pd.DataFrame({"system": system, "fold": k, "seed": 0, "corpus": test.meta["corpus"],
-                                               "speaker": test.meta["speaker"], "gender": test.meta["gender"],
-                                               "name": test.meta["name"], "actual": test.labels,
-                                               "predicted": predicted}))
+                record(system, 0, predicted, val_uar=np.nan, epochs=0, seconds=round(time.perf_counter() - t, 1))
             t_base += time.perf_counter() - t
             progress.update()
     progress.close()
