@@ -277,6 +277,12 @@ def run(params: dict) -> dict:
     module = zoo.get(train_cfg.model)
     originals = lambda meta: ~meta["augmented"].to_numpy(dtype=bool)  # noqa: E731 (copies follow one split)
     data = load_rows(module.INPUT, select=originals)
+    rendered = set(zip(data.meta["corpus"], data.meta["utt_id"]))
+    unrendered = sum((c, u) not in rendered for c, u in zip(manifest["corpus"], manifest["utt_id"]))
+    if unrendered:  # undersampling leaves originals out of the render plan; render may quarantine some
+        notes.append(f"{unrendered} of {len(manifest)} utterances of the manifest are not in the shards (balance "
+                     f"{params.get('balance', {}).get('method')!r} left them out, or render quarantined them): "
+                     f"the folds cover the other {len(manifest) - unrendered}; balance.method none renders all")
     settings = model_card.shard_settings(shard_files())
     baseline_x = load_rows("egemaps", select=originals).x if cv.baseline else None
     timing["load shards"] = time.perf_counter() - t0
@@ -309,8 +315,8 @@ def run(params: dict) -> dict:
                                            "speaker": test.meta["speaker"], "gender": test.meta["gender"],
                                            "name": test.meta["name"], "actual": test.labels,
                                            "predicted": predicted}))
-        classes = [lab for lab in labels if lab in set(data.labels[parts["train"]])]
         for seed in cv.seeds:
+            classes = [lab for lab in labels if lab in set(data.labels[parts["train"]])]
             t = time.perf_counter()
             cfg = dataclasses.replace(train_cfg, seed=seed)
             model, card, history = _train_and_score(cfg, module.INPUT, data, parts, classes, settings)
@@ -322,6 +328,8 @@ def run(params: dict) -> dict:
             epochs = _epochs_run(cfg, history)
             if cv.refit and parts["val"].any():
                 refit_parts = {"train": parts["train"] | parts["val"], "val": np.zeros(len(data), dtype=bool)}
+                # a class only the validation speakers have becomes a training class of the refit
+                classes = [lab for lab in labels if lab in set(data.labels[refit_parts["train"]])]
                 refit = dataclasses.replace(cfg, epochs=epochs,
                                             schedule="cosine" if cfg.schedule == "cosine" else "constant")
                 model, card, _ = _train_and_score(refit, module.INPUT, data, refit_parts, classes, settings)

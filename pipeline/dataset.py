@@ -129,7 +129,10 @@ def load_split(split: str, input_kind: str = "image", root: Path = SHARDS, split
                      workers=workers)
 
 
-def standardise_by_speaker(x: np.ndarray, speakers, stats: dict | None = None, min_rows: int = 2,
+MIN_SPEAKER_ROWS = 10  # fewer clips than this give no usable statistics of a speaker's own
+
+
+def standardise_by_speaker(x: np.ndarray, speakers, stats: dict | None = None, min_rows: int = MIN_SPEAKER_ROWS,
                            clip: float = 5.0) -> np.ndarray:
     """Each speaker's features z-scored on that speaker's own statistics (mean and std over its rows).
 

@@ -137,7 +137,7 @@ def run(params: dict) -> dict:
     data, probs = predict_split(model, info)
     result = evaluate(data, probs, labels)
     y_true, y_pred, all_labels = result.pop("y_true"), result.pop("y_pred"), result.pop("all_labels")
-    headline = headline_metrics(result, params.get("model"))
+    headline = headline_metrics(result, info.get("model"))  # the model's own name, from its card
     write_json(METRICS, {"test": headline})
     write_json(PER_CLASS, {"per_class": result["per_class"], "per_corpus": result["per_corpus"],
                            "top_confusions": result["top_confusions"], "labels": all_labels,
@@ -147,7 +147,7 @@ def run(params: dict) -> dict:
                          "confidence": probs.max(axis=1).round(4), "path": data.meta["source_path"]})
     write_csv(PREDICTIONS, pred)
     plot_confusion(result["confusion_matrix"], all_labels, CONFUSION_PNG,
-                   f"{params.get('model')}: test accuracy {result['accuracy']:.3f}, UAR {result['uar']:.3f}")
+                   f"{info.get('model')}: test accuracy {result['accuracy']:.3f}, UAR {result['uar']:.3f}")
     from pipeline.report import write_report
 
     write_report(REPORT_MD, params, headline, result)

@@ -47,7 +47,7 @@ def make(model: str, input_kind: str, classes: list[str], input_shape, settings:
             "speaker_norm": bool(speaker_norm)}
     if speaker_norm and population is not None:
         # for a speaker with too few files to have statistics of its own (predict on one file)
-        card["population"] = {k: np.asarray(v, dtype=np.float32).round(6).tolist() for k, v in population.items()}
+        card["population"] = {k: np.asarray(v, dtype=np.float32).tolist() for k, v in population.items()}
     return card
 
 

@@ -110,13 +110,13 @@ def score(model, prepared: list[Prepared], labels: list[str], transform=None) ->
     return rows
 
 
-MIN_SPEAKER_WINDOWS = 10  # fewer windows than this give no usable statistics: the training population's are used
 
 
 def speaker_transform(prepared: list[Prepared], card: dict, speakers: str):
     """Speaker standardisation for predict: statistics of each speaker's windows (all inputs one speaker, or
-    one per folder), or of the training population for a speaker with fewer than MIN_SPEAKER_WINDOWS."""
-    from pipeline.dataset import zscore
+    one per folder), or of the training population for a speaker with fewer windows than training needs
+    rows of a speaker (pipeline.dataset.MIN_SPEAKER_ROWS), as evaluate does."""
+    from pipeline.dataset import MIN_SPEAKER_ROWS as MIN_SPEAKER_WINDOWS, zscore
 
     def speaker_of(p: Prepared) -> str:
         return str(Path(p.path).parent) if speakers == "folder" else "inputs"

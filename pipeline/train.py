@@ -146,7 +146,8 @@ def build_card(cfg: TrainConfig, input_kind: str, classes: list[str], train, set
 def fit(cfg: TrainConfig, input_kind: str, x_train: np.ndarray, train_labels: np.ndarray, classes: list[str],
         x_val: np.ndarray | None = None, val_labels: np.ndarray | None = None, *, checkpoints: Path | None = None,
         data_id: str = "", live=None, verbose: int = 2, extra_callbacks: tuple = ()):
-    """Build, compile and fit the model of `cfg` on prepared inputs; returns (model, history dict, seconds).
+    """Build, compile and fit the model of `cfg` on prepared inputs; returns (model, history dict, seconds,
+    the epoch it started from).
 
     schedule `plateau`: ReduceLROnPlateau + EarlyStopping on the validation loss (best weights restored).
     schedule `cosine`: the learning rate decays to 0 over all epochs and every epoch runs; validation is
@@ -260,13 +261,15 @@ def run(params: dict) -> dict:
 
     from dvclive import Live
 
-    state_file = CHECKPOINTS / "state.json"
-    resuming = state_file.exists() and not json.loads(state_file.read_text()).get("done", True)
-    live = Live(dir=str(LIVE_DIR), resume=resuming, save_dvc_exp=False, dvcyaml=False)
+    data_id = _data_id(shards + [SPLIT_FILE])
+    resume_at = _resumable_epoch(CHECKPOINTS, cfg.fingerprint(data_id), cfg.epochs)
+    live = Live(dir=str(LIVE_DIR), resume=bool(resume_at), save_dvc_exp=False, dvcyaml=False)
+    if resume_at:  # DVC removed the curves of the interrupted run with the stage's outputs: go on at its epoch
+        live.step = resume_at
     live.log_params({"model": cfg.model, "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate})
     model, history, seconds, initial_epoch = fit(
         cfg, module.INPUT, x_train, train.labels, classes, x_val, val.labels if len(val) else None,
-        checkpoints=CHECKPOINTS, data_id=_data_id(shards + [SPLIT_FILE]), live=live)
+        checkpoints=CHECKPOINTS, data_id=data_id, live=live)
     epochs_run = len(history.get("loss", []))
     MODEL.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(MODEL) as tmp:
@@ -284,14 +287,23 @@ def run(params: dict) -> dict:
     return best
 
 
-def _resume(checkpoints: Path, fingerprint: str, epochs: int):
-    """(model, state) of an unfinished run with this fingerprint, else (None, {})."""
+def _resumable_epoch(checkpoints: Path, fingerprint: str, epochs: int) -> int:
+    """The epoch an unfinished run with this fingerprint stopped after (0 when there is none to resume)."""
     last, state_file = checkpoints / "last.keras", checkpoints / "state.json"
     if not (last.exists() and state_file.exists()):
-        return None, {}
+        return 0
     state = json.loads(state_file.read_text())
     if state.get("fingerprint") != fingerprint or state.get("done") or state.get("epoch", 0) >= epochs:
+        return 0
+    return int(state.get("epoch", 0))
+
+
+def _resume(checkpoints: Path, fingerprint: str, epochs: int):
+    """(model, state) of an unfinished run with this fingerprint, else (None, {})."""
+    if not _resumable_epoch(checkpoints, fingerprint, epochs):
         return None, {}
+    last = checkpoints / "last.keras"
+    state = json.loads((checkpoints / "state.json").read_text())
     from pipeline.zoo import load_model
 
     log.info("resuming from %s after epoch %d", last, state["epoch"])
