@@ -32,6 +32,7 @@ def quiet_tensorflow(tensorflow: bool = False) -> None:
     if _quiet:
         return
     _quiet = True
+    load_opensmile_first()
     with filtered_stderr(_STARTUP_NOISE):
         import keras
 
@@ -39,6 +40,16 @@ def quiet_tensorflow(tensorflow: bool = False) -> None:
             import tensorflow as tf
 
             tf.config.list_physical_devices()  # the CUDA probe (cuInit) happens here, once
+
+
+def load_opensmile_first() -> None:
+    """Load openSMILE's library before TensorFlow's. Loaded after TensorFlow, its first extraction corrupts
+    the heap ("malloc(): invalid size", a segfault; checked with opensmile 2.6 and TensorFlow 2.20); loaded
+    first, both work in one process (predict scores a few files in-process, tests render in-process)."""
+    try:
+        import opensmile  # noqa: F401
+    except ImportError:  # a machine without the audio stack (a GPU box training from shards)
+        pass
 
 
 class filtered_stderr:

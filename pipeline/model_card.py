@@ -63,8 +63,8 @@ def read(path: Path) -> dict:
 
 
 def configs(card: dict):
-    """(AudioConfig, FeatureConfig) the model's input was made with; the model's own input column is
-    among the feature extras even if the card's render settings listed more or fewer."""
+    """(AudioConfig, FeatureConfig) the model's input was made with; the feature extras are the model's own
+    input column alone (none for an image model), whatever the card's render settings listed."""
     from pipeline.audio import AudioConfig
     from pipeline.features import FeatureConfig
 
@@ -73,8 +73,8 @@ def configs(card: dict):
     feats["extra"] = tuple(feats.get("extra") or ())
     fcfg = FeatureConfig(**feats)
     kind = card["input"]
-    if kind != "image":
-        fcfg = dataclasses.replace(fcfg, extra=(kind,))  # compute only what the model reads
+    # compute only what the model reads: the image alone, or its one feature column
+    fcfg = dataclasses.replace(fcfg, extra=() if kind == "image" else (kind,))
     return audio, fcfg
 
 

@@ -8,6 +8,11 @@ from pathlib import Path
 import pytest
 import yaml
 
+from pipeline.backend import load_opensmile_first
+
+# Tests render (openSMILE) and train (TensorFlow) in one process: openSMILE's library must be loaded first
+load_opensmile_first()
+
 REPO = Path(__file__).resolve().parents[1]
 IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "models", "metrics", "dvclive", "__pycache__",
                                 ".pytest_cache", "bench", "*.egg-info", "tmp", "cache")
