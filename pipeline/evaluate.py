@@ -9,7 +9,6 @@ is the same matrix for people; metrics/report.md the experiment report.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 from pathlib import Path
 
@@ -55,7 +54,7 @@ def load_model():
 def predict_split(model, card: dict, split: str = "test", batch_size: int = 64):
     """The split's rows scored by the model, after checking the shards were made as the model's input was."""
     from pipeline import model_card
-    from pipeline.dataset import load_split, make_sequence, shard_files
+    from pipeline.dataset import load_split, shard_files
 
     model_card.check_matches(card, model_card.shard_settings(shard_files()), f"the {split} shards")
     data = load_split(split, card["input"])

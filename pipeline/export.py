@@ -8,7 +8,6 @@ with the population statistics for a lone file), then checks that both artifacts
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import re
 import shutil
