@@ -339,7 +339,7 @@ def main(argv=None) -> dict:
             (f"speedup per core, image only (b')/(a): **{r['speedup_per_core_image_only']:.1f}x** (target >= 10x); "
              f"with the feature columns (b)/(a): {speedup:.1f}x; " if b0 else
              f"speedup per core (b)/(a): **{speedup:.1f}x** (target >= 10x); ")
-            f"scaling efficiency (c)/((b) x {cores}): **{100 * efficiency:.0f} %** (target >= 80 %; "
+            + f"scaling efficiency (c)/((b) x {cores}): **{100 * efficiency:.0f} %** (target >= 80 %; "
             f"{100 * r['scaling_efficiency_vs_capacity']:.0f} % of what the machine offered)",
         ]))
     print()
