@@ -121,27 +121,18 @@ def speaker_transform(prepared: list[Prepared], card: dict, speakers: str):
     def speaker_of(p: Prepared) -> str:
         return str(Path(p.path).parent) if speakers == "folder" else "inputs"
 
-    counts: dict[str, int] = {}
-    for p in prepared:
-        if not p.error:
-            counts[speaker_of(p)] = counts.get(speaker_of(p), 0) + len(p.inputs)
-    stats: dict[str, tuple] = {}
     rows: dict[str, list] = {}
     for p in prepared:
         if not p.error:
             rows.setdefault(speaker_of(p), []).extend(p.inputs)
-    small = [s for s, n in counts.items() if n < MIN_SPEAKER_WINDOWS]
+    small = [s for s, xs in rows.items() if len(xs) < MIN_SPEAKER_WINDOWS]
     if small:
         print(f"note: {len(small)} speaker group(s) with fewer than {MIN_SPEAKER_WINDOWS} windows are standardised "
               f"on the training speakers' statistics (less accurate: give a speaker's recordings together, "
               f"see --speakers)", file=sys.stderr)
-    for spk, xs in rows.items():
-        x = np.stack(xs)
-        if spk in small:
-            stats[spk] = (np.asarray(card["population"]["mean"], np.float32),
-                          np.asarray(card["population"]["std"], np.float32))
-        else:
-            stats[spk] = (x.mean(axis=0), x.std(axis=0))
+    population = tuple(np.asarray(card["population"][k], np.float32) for k in ("mean", "std")) if small else None
+    stats = {spk: population if spk in small else (np.stack(xs).mean(axis=0), np.stack(xs).std(axis=0))
+             for spk, xs in rows.items()}
 
     def transform(x: np.ndarray, chunk: list[Prepared]) -> np.ndarray:
         who = [speaker_of(p) for p in chunk if not p.error for _ in p.inputs]
