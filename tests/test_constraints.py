@@ -85,3 +85,14 @@ def test_make_installs_with_the_constraints():
     assert re.search(r"pip install .*-c \$\(CONSTRAINTS\) -e '\.\[test\]'", makefile)
     assert re.search(r"^CONSTRAINTS := constraints\.txt$", makefile, re.MULTILINE)
     assert re.search(r"^\$\(STAMP\): .*\$\(CONSTRAINTS\)", makefile, re.MULTILINE)  # re-pins reinstall
+
+
+def test_pyproject_packages_files_that_exist_and_lists_each_dependency_once():
+    import tomllib
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    names = [canonicalize_name(Requirement(r).name) for r in project["project"]["dependencies"]]
+    assert len(names) == len(set(names)), f"listed twice: {sorted({n for n in names if names.count(n) > 1})}"
+    for package, patterns in project["tool"]["setuptools"]["package-data"].items():
+        for pattern in patterns:
+            assert list((ROOT / package).glob(pattern)), f"pyproject packages {package}/{pattern}: no such file"
