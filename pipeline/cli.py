@@ -8,6 +8,7 @@ import logging
 import sys
 
 COMMANDS = {
+    "inventory": ("pipeline.inventory", "what data.raw_dir holds (links followed), for DVC"),
     "demo": ("pipeline.demo_corpus", "synthesise the built-in demo corpus (eSpeak NG)"),
     "ingest": ("pipeline.ingest", "corpora -> manifest + quarantine report"),
     "split": ("pipeline.split", "train / val / test, speaker-independent by default"),

@@ -23,7 +23,7 @@ from pipeline.corpora.release import check_release
 from pipeline.errors import ParamsError, UserError
 from pipeline.io import write_csv, write_json, write_parquet
 from pipeline.params import load, number, section, workers
-from pipeline.raw_dir import raw_dir_from_params, require, scan
+from pipeline.files import raw_dir_from_params, require, scan
 
 log = logging.getLogger("pipeline.ingest")
 

@@ -15,7 +15,8 @@ from tests.test_corpora import BUILDERS, touch
 from pipeline.demo_corpus import SKIPPED_FILE, VOICES, skip, skip_reason
 from pipeline.errors import UserError
 from pipeline.ingest import IngestConfig, find_corpora
-from pipeline.raw_dir import inventory, scan
+from pipeline.files import scan
+from pipeline.inventory import inventory
 
 # As the releases unpack: a new user should not have to rename anything.
 RELEASE_NAMES = {"cremad": "CREMA-D", "tess": "TESS Toronto emotional speech set data",

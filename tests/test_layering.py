@@ -14,7 +14,7 @@ from tests.test_dvc_stages import code_run_by, imported_modules
 
 ROOT = Path(__file__).resolve().parents[1]
 UTILITIES = ("pipeline.params", "pipeline.errors", "pipeline.io", "pipeline.parallel", "pipeline.shards",
-             "pipeline.backend", "pipeline.metrics", "pipeline.seeding")
+             "pipeline.backend", "pipeline.metrics", "pipeline.seeding", "pipeline.files", "pipeline.paths")
 STAGES = {module for module, _ in COMMANDS.values()}
 
 
@@ -73,6 +73,10 @@ def test_utilities_do_not_import_their_users():
         assert not users, f"{utility} imports the stages {sorted(users)}"
     assert "pipeline.render" not in code_run_by("pipeline.dataset")  # the shard schema is pipeline.shards
     assert "pipeline.shards" in code_run_by("pipeline.dataset") & code_run_by("pipeline.render")
+    # the file walker is library code (pipeline.files), not the inventory stage the adapters used to import
+    for module in ("pipeline.corpora", "pipeline.corpora.base", "pipeline.corpora.jl", "pipeline.ingest",
+                   "pipeline.demo_corpus"):
+        assert "pipeline.files" in code_run_by(module) and "pipeline.inventory" not in code_run_by(module), module
 
 
 def test_importing_params_imports_no_stage():

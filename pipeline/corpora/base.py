@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from pipeline.raw_dir import AUDIO_EXTENSIONS, is_hidden, walk
+from pipeline.files import AUDIO_EXTENSIONS, is_hidden, walk
 
 
 

@@ -14,7 +14,7 @@ from typing import Iterator
 from pipeline.corpora.base import (Entry, Excluded, FirstSeen, Item, Rejected, child_files,
                                    detect_layout, find_child, relative, resolve_options,
                                    walk_audio)
-from pipeline.raw_dir import walk
+from pipeline.files import walk
 
 NAME = "jl"
 DISPLAY = "JL"

@@ -63,7 +63,7 @@ def read_params(params: dict) -> dict:
 
 def skip_reason(params: dict) -> str | None:
     """Why ingest will not read the demo corpus (real corpora are there), or None when it will."""
-    from pipeline.raw_dir import raw_dir_from_params, scan
+    from pipeline.files import raw_dir_from_params, scan
 
     corpora = (params.get("data") or {}).get("corpora") or []
     corpora = [corpora] if isinstance(corpora, str) else list(corpora)
