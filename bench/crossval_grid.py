@@ -52,7 +52,7 @@ def main() -> None:
             apply(params, a)
         check_all(params)
         out = OUT / name
-        crossval.SUMMARY, crossval.CV_DIR = out / "cv.json", out
+        crossval.CV_SUMMARY, crossval.CV_DIR = out / "cv.json", out
         start = time.perf_counter()
         crossval.run(params)
         seconds = time.perf_counter() - start

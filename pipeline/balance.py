@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,13 +22,11 @@ from pipeline.augment import Augmenter
 from pipeline.errors import UserError
 from pipeline.io import write_json, write_parquet
 from pipeline.params import choice, load, number, section
+from pipeline.paths import BALANCE_SUMMARY, RENDER_PLAN, SPLIT_FILE
 from pipeline.seeding import stable_rng
 
 log = logging.getLogger("pipeline.balance")
 
-SPLIT = Path("data/processed/split.parquet")
-PLAN = Path("data/processed/render_plan.parquet")
-REPORT = Path("metrics/balance.json")
 METHODS = ("none", "undersample", "oversample")
 
 
@@ -107,13 +104,13 @@ SPLIT_COLUMNS = ("split", "fold")
 
 
 def run(params: dict) -> pd.DataFrame:
-    if not SPLIT.exists():
-        raise UserError(f"{SPLIT} not found: run the split stage first (dvc repro split)")
-    plan_df = plan(pd.read_parquet(SPLIT), params)
+    if not SPLIT_FILE.exists():
+        raise UserError(f"{SPLIT_FILE} not found: run the split stage first (dvc repro split)")
+    plan_df = plan(pd.read_parquet(SPLIT_FILE), params)
     to_render = plan_df.drop(columns=[c for c in SPLIT_COLUMNS if c in plan_df.columns])
-    write_parquet(PLAN, to_render.sort_values(["corpus", "item_id"]).reset_index(drop=True))
+    write_parquet(RENDER_PLAN, to_render.sort_values(["corpus", "item_id"]).reset_index(drop=True))
     summary = summarise(plan_df, params)
-    write_json(REPORT, summary)
+    write_json(BALANCE_SUMMARY, summary)
     lines = [f"balance: method {summary['method']}; training images per label (original + augmented):"]
     lines += [f"  {lab:<9} {v['original']:>6} + {v['augmented']:>6}" for lab, v in summary["train_by_label"].items()]
     lines.append("  rows to render per split: " + ", ".join(f"{k} {v}" for k, v in

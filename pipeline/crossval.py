@@ -46,12 +46,10 @@ from pipeline.errors import ParamsError, UserError
 from pipeline.io import atomic_path, write_csv, write_json, write_text
 from pipeline.metrics import evaluate_predictions
 from pipeline.params import boolean, load, section
+from pipeline.paths import CV_DIR, CV_SUMMARY, MANIFEST
 
 log = logging.getLogger("pipeline.crossval")
 
-MANIFEST = Path("data/processed/manifest.parquet")
-SUMMARY = Path("metrics/cv.json")
-CV_DIR = Path("metrics/cv")
 HEADLINE = ("accuracy", "uar", "macro_f1")
 BASELINE_C = 10.0  # the reference's RBF SVM (shared/corpora/README: eGeMAPSv02 + RBF SVM C=10)
 
@@ -252,7 +250,7 @@ def run(params: dict) -> dict:
     if split_cfg.folds < 2:
         note = "cross-validation off: set split.folds to K >= 2 (K = speakers: leave-one-speaker-out)"
         log.info(note)
-        write_json(SUMMARY, {"cv": {"folds": 0, "note": note}})
+        write_json(CV_SUMMARY, {"cv": {"folds": 0, "note": note}})
         CV_DIR.mkdir(parents=True, exist_ok=True)
         write_text(CV_DIR / "report.md", f"# Cross-validation\n\n{note}\n")
         return {}
@@ -365,7 +363,7 @@ def run(params: dict) -> dict:
         if system in summary:
             headline[key] = {k: v for k, v in summary[system]["headline"].items() if k.startswith(HEADLINE)}
     CV_DIR.mkdir(parents=True, exist_ok=True)
-    write_json(SUMMARY, headline)
+    write_json(CV_SUMMARY, headline)
     write_csv(CV_DIR / "folds.csv", folds)
     write_csv(CV_DIR / "predictions.csv", pred)
     write_json(CV_DIR / "summary.json", {"systems": summary, "labels": labels, "notes": notes,

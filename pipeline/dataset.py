@@ -16,9 +16,9 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from pipeline.errors import UserError
-from pipeline.shards import SHARDS, read_metadata, shard_files
+from pipeline.paths import SHARDS, SPLIT_FILE
+from pipeline.shards import read_metadata, shard_files
 
-SPLIT_FILE = Path("data/processed/split.parquet")
 META_COLUMNS = ["name", "corpus", "speaker", "gender", "label", "augmented", "item_id", "utt_id", "augmentation",
                 "source_path"]
 

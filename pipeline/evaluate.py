@@ -19,16 +19,10 @@ from pipeline.errors import UserError
 from pipeline.io import atomic_path, write_csv, write_json
 from pipeline.metrics import evaluate_predictions, top_confusions
 from pipeline.params import load
+from pipeline.paths import CARD, CONFUSION_PNG, MODEL, PER_CLASS, PREDICTIONS, REPORT_MD, TEST_METRICS
 
 log = logging.getLogger("pipeline.evaluate")
 
-MODEL = Path("models/model.keras")
-LABELS = Path("models/labels.json")
-METRICS = Path("metrics/metrics.json")
-PER_CLASS = Path("metrics/per_class.json")
-PREDICTIONS = Path("metrics/predictions.csv")
-CONFUSION_PNG = Path("metrics/confusion_matrix.png")
-REPORT_MD = Path("metrics/report.md")
 HEADLINE = ("accuracy", "uar", "macro_f1", "weighted_f1", "loss")
 
 
@@ -47,7 +41,7 @@ def load_model():
 
     if not MODEL.exists():
         raise UserError(f"{MODEL} not found: train a model first (dvc repro train)")
-    card = model_card.read(LABELS)
+    card = model_card.read(CARD)
     return load_model_file(MODEL), card
 
 
@@ -137,7 +131,7 @@ def run(params: dict) -> dict:
     result = evaluate(data, probs, labels)
     y_true, y_pred, all_labels = result.pop("y_true"), result.pop("y_pred"), result.pop("all_labels")
     headline = headline_metrics(result, info.get("model"))  # the model's own name, from its card
-    write_json(METRICS, {"test": headline})
+    write_json(TEST_METRICS, {"test": headline})
     write_json(PER_CLASS, {"per_class": result["per_class"], "per_corpus": result["per_corpus"],
                            "top_confusions": result["top_confusions"], "labels": all_labels,
                            "confusion_matrix": result["confusion_matrix"]})

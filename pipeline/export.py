@@ -1,7 +1,7 @@
 """export: the trained model as a TensorFlow SavedModel and a TFLite file that run without the pipeline.
 
 `python -m pipeline export [--out models/export]` writes <out>/saved_model/, <out>/model.tflite and
-<out>/labels.json (the model card: class order of the output vector, input kind and shape, the audio/feature
+<out>/card.json (the model card: class order of the output vector, input kind and shape, the audio/feature
 settings the input is made with and, for a speaker-standardised model, that its input is z-scored per speaker
 with the population statistics for a lone file), then checks that both artifacts agree with Keras on the test split.
 """
@@ -18,6 +18,7 @@ import numpy as np
 from pipeline.backend import filtered_stderr
 from pipeline.errors import UserError
 from pipeline.io import atomic_path, write_json
+from pipeline.paths import CARD_NAME, EXPORT_DIR
 
 log = logging.getLogger("pipeline.export")
 
@@ -113,7 +114,7 @@ def run_tflite(path: Path, x: np.ndarray) -> np.ndarray:
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pipeline export", description=__doc__)
-    parser.add_argument("--out", default="models/export", help="output folder (default: %(default)s)")
+    parser.add_argument("--out", default=str(EXPORT_DIR), help="output folder (default: %(default)s)")
     parser.add_argument("--check", type=int, default=32, help="test files to compare Keras and exports on")
     args = parser.parse_args(argv)
     from pipeline.backend import quiet_tensorflow
@@ -129,7 +130,7 @@ def main(argv=None) -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     paths = export(model, out, tuple(info["input_shape"]))
-    write_json(out / "labels.json", info)  # the model card: labels, input and the settings it was made with
+    write_json(out / CARD_NAME, info)  # the model card: labels, input and the settings it was made with
     from pipeline import model_card
     from pipeline.dataset import load_split, shard_files
 
@@ -147,7 +148,7 @@ def main(argv=None) -> None:
               f"of {len(x)} test files")
         if agree < 1.0 and diff > 1e-3:
             raise UserError(f"{name} export disagrees with Keras (max diff {diff:.3g})")
-    print(f"export: wrote {paths['saved_model']}, {paths['tflite']}, {out / 'labels.json'}")
+    print(f"export: wrote {paths['saved_model']}, {paths['tflite']}, {out / CARD_NAME}")
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Iterator
 
 from pipeline.errors import ParamsError, UserError
+from pipeline.paths import RAW_DIR
 
 AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".rar")
@@ -45,7 +46,7 @@ def files_under(root: Path) -> Iterator[Path]:
 
 def raw_dir_from_params(params: dict) -> Path:
     data = params.get("data") or {}
-    value = data.get("raw_dir", "data/raw") if isinstance(data, dict) else "data/raw"
+    value = data.get("raw_dir", str(RAW_DIR)) if isinstance(data, dict) else str(RAW_DIR)
     if not isinstance(value, str) or not value.strip():
         raise ParamsError("data.raw_dir", f"must be a folder path, got {value!r}")
     return Path(value)

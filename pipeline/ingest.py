@@ -23,13 +23,10 @@ from pipeline.corpora.release import check_release
 from pipeline.errors import ParamsError, UserError
 from pipeline.io import write_csv, write_json, write_parquet
 from pipeline.params import load, number, section, workers
+from pipeline.paths import DEMO_DIR, INGEST_SUMMARY, MANIFEST, QUARANTINE
 from pipeline.files import raw_dir_from_params, require, scan
 
 log = logging.getLogger("pipeline.ingest")
-
-MANIFEST = Path("data/processed/manifest.parquet")
-QUARANTINE = Path("data/processed/quarantine.csv")
-SUMMARY = Path("metrics/ingest.json")
 
 MANIFEST_COLUMNS = ["utt_id", "corpus", "display", "speaker", "gender", "text_id", "original_label", "label",
                     "path", "duration", "sample_rate", "channels", "frames", "format", "subtype", "content_hash"]
@@ -99,7 +96,7 @@ class IngestConfig:
                 raise ParamsError(f"data.options.{name}", f"unknown corpus; known: {', '.join(ADAPTER_NAMES)}")
         return cls(
             raw_dir=raw_dir_from_params(params),
-            demo_dir=Path(demo.get("out_dir", "data/demo")),
+            demo_dir=Path(demo.get("out_dir", DEMO_DIR)),
             corpora=corpora,
             label_maps=label_maps,
             options=merged_options,
@@ -304,7 +301,7 @@ def run(params: dict) -> dict:
     write_csv(QUARANTINE, pd.DataFrame(quarantine, columns=QUARANTINE_COLUMNS))
     releases = {name: check_release(name, roots[name], hashes[name]).summary() for name in roots}
     report = _report(summary, manifest, duplicates, used_demo, releases)
-    write_json(SUMMARY, report)
+    write_json(INGEST_SUMMARY, report)
     print(format_table(report))
     if manifest.empty:
         raise UserError(f"no usable utterance: all {report['total']['found']} files were dropped, excluded or "

@@ -15,10 +15,9 @@ import os
 from pathlib import Path
 
 from pipeline.files import files_under, raw_dir_from_params, require, scan
+from pipeline.paths import INVENTORY
 
 log = logging.getLogger("pipeline.inventory")
-
-INVENTORY = Path("data/processed/raw_inventory.json")
 
 
 def inventory(raw_dir: Path) -> dict:

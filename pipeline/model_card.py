@@ -1,4 +1,4 @@
-"""What a trained model carries with it (models/labels.json): the class order, the input it reads, and the
+"""What a trained model carries with it, its card (models/card.json): the class order, the input it reads, and the
 settings that input was made with: the audio and feature settings of the shards it was trained on (read from
 the shards' metadata, not from params.yaml) and its input normalisation.
 
@@ -52,7 +52,13 @@ def make(model: str, input_kind: str, classes: list[str], input_shape, settings:
 
 
 def read(path: Path) -> dict:
+    from pipeline.paths import OLD_CARD_NAME
+
     if not Path(path).exists():
+        old = Path(path).with_name(OLD_CARD_NAME)
+        if old.exists():
+            raise UserError(f"{path} not found, only {old}: the model card's name before it was {Path(path).name}; "
+                            f"the model was trained by an older version, re-train it (dvc repro train)")
         raise UserError(f"{path} not found: train a model first (dvc repro train)")
     card = json.loads(Path(path).read_text())
     missing = [k for k in ("labels", "input", *SETTING_SECTIONS) if k not in card]

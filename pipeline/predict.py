@@ -20,6 +20,7 @@ import numpy as np
 
 from pipeline.corpora.base import is_audio
 from pipeline.errors import UserError
+from pipeline.paths import CARD_NAME, MODEL
 
 HOP_SECONDS = 1.5  # windows overlap by half of the 3 s window
 CHUNK_FILES = 256  # files scored (and printed) at a time, so memory stays flat on a large folder
@@ -173,7 +174,7 @@ def main(argv=None) -> None:
     fmt.add_argument("--json", action="store_true", help="JSON lines, one object per file")
     fmt.add_argument("--csv", action="store_true", help="CSV with one probability column per class")
     parser.add_argument("--per-window", action="store_true", help="also show each window's probabilities")
-    parser.add_argument("--model", default="models/model.keras", help="trained model (default: %(default)s)")
+    parser.add_argument("--model", default=str(MODEL), help="trained model (default: %(default)s)")
     parser.add_argument("--speakers", choices=("one", "folder"), default="one",
                         help="for a speaker-standardised model: whose statistics standardise each file: all "
                              "inputs are one speaker (default) or each folder is one speaker")
@@ -182,10 +183,10 @@ def main(argv=None) -> None:
     from pipeline import model_card
 
     model_path = Path(args.model)
-    labels_path = model_path.with_name("labels.json")
+    card_path = model_path.with_name(CARD_NAME)  # the model card beside the model
     if not model_path.exists():
         raise UserError(f"{model_path} not found: run `dvc repro` to train a model")
-    card = model_card.read(labels_path)  # the settings the model was trained with, not today's params.yaml
+    card = model_card.read(card_path)  # the settings the model was trained with, not today's params.yaml
     labels = card["labels"]
     files = collect(args.paths)
     if not files:

@@ -16,7 +16,6 @@ import math
 import shutil
 import time
 from collections import Counter
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -25,14 +24,13 @@ from pipeline import TARGET_LABELS
 from pipeline.errors import UserError
 from pipeline.io import write_csv, write_json
 from pipeline.params import load, number, section, workers
-from pipeline.shards import SHARDS, ShardWriter
+from pipeline.paths import PNG_DIR, SHARDS
+from pipeline.paths import RENDER_PLAN as PLAN
+from pipeline.paths import RENDER_QUARANTINE as QUARANTINE
+from pipeline.paths import RENDER_SUMMARY as REPORT
+from pipeline.shards import ShardWriter
 
 log = logging.getLogger("pipeline.render")
-
-PLAN = Path("data/processed/render_plan.parquet")
-PNG_DIR = Path("data/processed/png")
-QUARANTINE = Path("data/processed/render_quarantine.csv")
-REPORT = Path("metrics/render.json")
 
 _STATE: dict = {}
 

@@ -11,11 +11,9 @@ from datetime import date
 from pathlib import Path
 
 from pipeline.io import atomic_path, write_text
+from pipeline.paths import (CURVES_PNG, EXAMPLES_DIR, INGEST_SUMMARY, SHARDS, SPLIT_SUMMARY, TRAIN_CURVES,
+                            TRAIN_SUMMARY)
 
-METRICS_DIR = Path("metrics")
-CURVES_PNG = METRICS_DIR / "training_curves.png"
-EXAMPLES_DIR = METRICS_DIR / "examples"
-LIVE_PLOTS = METRICS_DIR / "train" / "plots" / "metrics"
 
 
 def _read_json(path: Path) -> dict:
@@ -28,8 +26,8 @@ def _read_json(path: Path) -> dict:
 def plot_curves(path: Path = CURVES_PNG) -> bool:
     """Loss and accuracy per epoch from DVCLive's TSVs."""
     series = {}
-    for tsv in sorted(LIVE_PLOTS.rglob("*.tsv")):
-        name = str(tsv.relative_to(LIVE_PLOTS).with_suffix(""))
+    for tsv in sorted(TRAIN_CURVES.rglob("*.tsv")):
+        name = str(tsv.relative_to(TRAIN_CURVES).with_suffix(""))
         with tsv.open() as fh:
             rows = list(csv.DictReader(fh, delimiter="\t"))
         key = [k for k in (rows[0].keys() if rows else []) if k not in ("step", "timestamp")]
@@ -42,7 +40,7 @@ def plot_curves(path: Path = CURVES_PNG) -> bool:
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.6), dpi=100)
     if not series:  # still write the file: it is a declared output of the evaluate stage
-        fig.text(0.5, 0.5, "no training curves found in " + str(LIVE_PLOTS), ha="center")
+        fig.text(0.5, 0.5, "no training curves found in " + str(TRAIN_CURVES), ha="center")
     for ax, kind in zip(axes, ("loss", "accuracy")):
         for name, (x, y) in series.items():
             if name.endswith(kind):
@@ -64,7 +62,6 @@ def write_examples(split: str = "test") -> dict[str, str]:
     import pyarrow.parquet as pq
 
     from pipeline.dataset import split_of_rows
-    from pipeline.shards import SHARDS
 
     EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
     for old in EXAMPLES_DIR.glob("*.png"):
@@ -88,9 +85,9 @@ def _table(header: list[str], rows: list[list]) -> list[str]:
 
 
 def write_report(path: Path, params: dict, headline: dict, result: dict) -> None:
-    ingest = _read_json(METRICS_DIR / "ingest.json")
-    split = _read_json(METRICS_DIR / "split.json")
-    train = _read_json(METRICS_DIR / "train" / "metrics.json")
+    ingest = _read_json(INGEST_SUMMARY)
+    split = _read_json(SPLIT_SUMMARY)
+    train = _read_json(TRAIN_SUMMARY)
     curves = plot_curves()
     examples = write_examples()
     s = params.get("split", {})

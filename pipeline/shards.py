@@ -17,8 +17,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from pipeline.errors import UserError
+from pipeline.paths import SHARDS
 
-SHARDS = Path("data/processed/shards")
 META_KEY = b"ser"
 
 BASE_FIELDS = [

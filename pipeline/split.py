@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,13 +22,11 @@ from pipeline.corpora import ADAPTER_NAMES
 from pipeline.errors import ParamsError, UserError
 from pipeline.io import write_json, write_parquet
 from pipeline.params import choice, load, number, section, string_list
+from pipeline.paths import MANIFEST, SPLIT_FILE, SPLIT_SUMMARY
 from pipeline.seeding import stable_rng
 
 log = logging.getLogger("pipeline.split")
 
-MANIFEST = Path("data/processed/manifest.parquet")
-SPLIT = Path("data/processed/split.parquet")
-REPORT = Path("metrics/split.json")
 SPLITS = ("train", "val", "test")
 STRATEGIES = ("speaker", "random", "corpus")
 TRIES = 300  # random speaker assignments tried per corpus; the one closest to the label ratios wins
@@ -361,8 +358,8 @@ def run(params: dict) -> pd.DataFrame:
     df, notes = make_split(manifest, cfg)
     for note in notes:
         log.warning(note)
-    write_parquet(SPLIT, df)
-    write_json(REPORT, report(df, notes, cfg))
+    write_parquet(SPLIT_FILE, df)
+    write_json(SPLIT_SUMMARY, report(df, notes, cfg))
     print(format_table(df))
     if cfg.folds:
         print(f"speaker folds (split.folds {cfg.folds}, test fold {cfg.fold}):")

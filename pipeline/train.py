@@ -2,7 +2,7 @@
 
 EarlyStopping (best weights restored), ReduceLROnPlateau, a checkpoint every epoch and resume after
 an interruption, DVCLive curves for `dvc plots`. Runs on the GPU when Keras sees one (mixed
-precision there by default), else on the CPU. Writes models/model.keras and models/labels.json.
+precision there by default), else on the CPU. Writes models/model.keras and its card, models/card.json.
 """
 from __future__ import annotations
 
@@ -21,14 +21,10 @@ from pipeline import TARGET_LABELS
 from pipeline.errors import ParamsError, UserError
 from pipeline.io import atomic_path, write_json
 from pipeline.params import boolean, choice, load, number, section
+from pipeline.paths import CARD, CHECKPOINTS, MODEL, SPLIT_FILE, TRAIN_LIVE
 
 log = logging.getLogger("pipeline.train")
 
-MODEL = Path("models/model.keras")
-LABELS = Path("models/labels.json")  # the model card: labels, input, settings (pipeline/model_card.py)
-SPLIT_FILE = Path("data/processed/split.parquet")
-CHECKPOINTS = Path("models/checkpoints")
-LIVE_DIR = Path("metrics/train")
 
 
 SCHEDULES = ("cosine", "plateau", "constant")
@@ -263,7 +259,7 @@ def run(params: dict) -> dict:
 
     data_id = _data_id(shards + [SPLIT_FILE])
     resume_at = _resumable_epoch(CHECKPOINTS, cfg.fingerprint(data_id), cfg.epochs)
-    live = Live(dir=str(LIVE_DIR), resume=bool(resume_at), save_dvc_exp=False, dvcyaml=False)
+    live = Live(dir=str(TRAIN_LIVE), resume=bool(resume_at), save_dvc_exp=False, dvcyaml=False)
     if resume_at:  # DVC removed the curves of the interrupted run with the stage's outputs: go on at its epoch
         live.step = resume_at
     live.log_params({"model": cfg.model, "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate})
@@ -276,7 +272,7 @@ def run(params: dict) -> dict:
         final = tmp.with_suffix(".keras")
         model.save(final)
         final.replace(tmp)
-    write_json(LABELS, card)
+    write_json(CARD, card)
     best = {k: float(np.min(v)) if "loss" in k else float(np.max(v)) for k, v in history.items()
             if k != "learning_rate"}
     live.summary.update({"train_seconds": round(seconds, 1), "epochs": epochs_run + initial_epoch,

@@ -121,3 +121,20 @@ def test_make_creates_the_raw_dir_params_name():
     out = subprocess.run(["make", "--no-print-directory", "-s", "--eval", "print-raw: ; @echo $(RAW_DIR)",
                           "print-raw"], cwd=ROOT, capture_output=True, text=True, check=True).stdout
     assert out.strip() == params["data"]["raw_dir"]
+
+
+def test_every_data_model_and_metrics_path_of_dvc_yaml_is_the_one_pipeline_paths_defines():
+    """Each path is defined once, in pipeline/paths.py, and the stages import it from there; dvc.yaml (which DVC
+    needs) must name the same paths, so a path moved in the code fails here rather than in a stale lock."""
+    from pipeline import paths
+
+    defined = {p.as_posix() for p in vars(paths).values() if isinstance(p, Path)}
+    dvc_yaml = yaml.safe_load((ROOT / "dvc.yaml").read_text())
+    named = set(dvc_yaml["metrics"])
+    for stage in dvc_yaml["stages"].values():
+        for entry in stage.get("deps", []) + stage.get("outs", []) + stage.get("plots", []):
+            named.add(entry if isinstance(entry, str) else next(iter(entry)))
+    named = {p for p in named if not p.startswith("pipeline") and "${" not in p}
+    assert named and not named - defined, f"not in pipeline/paths.py: {sorted(named - defined)}"
+    curves = [f for plot in dvc_yaml["plots"] for f in next(iter(plot.values()))["y"]]
+    assert curves and all(f.startswith(paths.TRAIN_CURVES.as_posix() + "/") for f in curves)

@@ -31,7 +31,7 @@ def test_repro_writes_every_stage_output(repo):
     assert names and all(re.fullmatch(r"demo-\d{5}\.parquet", n) for n in names), names  # per corpus, no split
     sizes = {s: len(load_split(s, "image", root=shards, split_file=split_file)) for s in ("train", "val", "test")}
     assert all(sizes.values()), sizes
-    card = json.loads((root / "models/labels.json").read_text())  # the model card
+    card = json.loads((root / "models/card.json").read_text())  # the model card
     assert card["model"] == "cnn" and card["features"]["image_height"] == 32 and card["audio"]["duration"] == 3.0
     cv = json.loads((root / "metrics/cv.json").read_text())
     assert cv["cv"]["folds"] == 3 and cv["cv"]["runs"] == 3 and 0 <= cv["cv"]["uar_pooled"] <= 1
@@ -125,7 +125,7 @@ def test_export_round_trips_to_savedmodel_and_tflite(repo, tmp_path):
     from pipeline.export import run_saved_model, run_tflite
     from pipeline.zoo import load_model
 
-    labels = json.loads((out / "labels.json").read_text())
+    labels = json.loads((out / "card.json").read_text())
     assert labels["labels"] and labels["audio"]["sample_rate"] == 16000
     x = load_split("test", "image", root=root / "data/processed/shards",
                    split_file=root / "data/processed/split.parquet").x[:8].astype(np.float32) / 255.0

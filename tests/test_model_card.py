@@ -1,4 +1,4 @@
-"""The model card (models/labels.json): a model carries the settings its input was made with."""
+"""The model card (models/card.json): a model carries the settings its input was made with."""
 from __future__ import annotations
 
 import json
@@ -34,12 +34,23 @@ def test_shards_made_otherwise_are_refused_naming_the_setting():
 
 
 def test_a_card_without_settings_says_retrain(tmp_path):
-    old = tmp_path / "labels.json"
+    old = tmp_path / "card.json"
     old.write_text(json.dumps({"labels": ["angry"], "model": "cnn", "input": "image", "input_shape": [64, 64, 3]}))
     with pytest.raises(UserError, match="older version.*re-train"):
         model_card.read(old)
     with pytest.raises(UserError, match="train a model first"):
         model_card.read(tmp_path / "missing.json")
+
+
+def test_a_model_with_only_the_old_labels_json_card_says_retrain(tmp_path):
+    """models/labels.json was the card's name before: evaluate, predict and export read models/card.json and
+    tell the user holding only the old file to re-train, not that no model was trained."""
+    from pipeline.paths import CARD, CARD_NAME
+
+    assert CARD.name == CARD_NAME == "card.json"
+    (tmp_path / "labels.json").write_text(json.dumps(card()))
+    with pytest.raises(UserError, match=r"card\.json not found, only .*labels\.json.*re-train it"):
+        model_card.read(tmp_path / CARD_NAME)
 
 
 def test_inputs_are_standardised_per_speaker_when_the_card_says_so():

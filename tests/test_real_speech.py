@@ -54,7 +54,7 @@ def test_real_speech_runs_the_default_recipe_and_cross_validation(emodb_repo):
     emodb = ingest["corpora"]["emodb"]
     assert emodb["kept"] + emodb["dropped"] == emodb["found"] and emodb["dropped_by_label"]["l"] > 0
     assert not (root / "data/demo").is_dir() or not list((root / "data/demo").rglob("*.wav"))  # demo not made
-    card = json.loads((root / "models/labels.json").read_text())
+    card = json.loads((root / "models/card.json").read_text())
     assert card["model"] == "functionals" and card["speaker_norm"] and card["input"] == "compare"
     cv = json.loads((root / "metrics/cv.json").read_text())
     assert cv["cv"]["folds"] == 2 and 0 <= cv["cv"]["uar_pooled"] <= 1

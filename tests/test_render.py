@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 import yaml
 
-from pipeline import render
+from pipeline import paths, render
 from pipeline.augment import Augmenter
 from pipeline.features import decode_png
 from pipeline.shards import ShardWriter, read_metadata
@@ -117,14 +117,14 @@ def test_another_fold_leaves_the_render_plan_byte_identical(tmp_path, monkeypatc
         for key in ("item_id", "augmented", "copy", "augmentation"):
             row.pop(key)
     split = pd.DataFrame(rows)
-    balance.SPLIT.parent.mkdir(parents=True)
+    paths.SPLIT_FILE.parent.mkdir(parents=True)
     plans = []
     for test_fold in (0, 1):
-        split.assign(split=np.where(split["fold"] == test_fold, "test", "train")).to_parquet(balance.SPLIT)
+        split.assign(split=np.where(split["fold"] == test_fold, "test", "train")).to_parquet(paths.SPLIT_FILE)
         balance.run(dict(PARAMS, balance={"method": "none"}))
-        plans.append(balance.PLAN.read_bytes())
+        plans.append(paths.RENDER_PLAN.read_bytes())
     assert plans[0] == plans[1]
-    assert "split" not in pd.read_parquet(balance.PLAN).columns
+    assert "split" not in pd.read_parquet(paths.RENDER_PLAN).columns
 
 
 def test_shards_are_cut_at_shard_rows_and_streamed_in_row_groups(project, monkeypatch):

@@ -45,10 +45,11 @@ log = logging.getLogger("pipeline.demo_corpus")
 def read_params(params: dict) -> dict:
     """params.yaml `demo` -> generate() keyword arguments; a bad value raises ParamsError naming its key."""
     from pipeline.params import number, section
+    from pipeline.paths import DEMO_DIR
     from pipeline.params import workers as workers_param
 
     sec = section(params, "demo")
-    out_dir = sec.get("out_dir", "data/demo")
+    out_dir = sec.get("out_dir", str(DEMO_DIR))
     if not isinstance(out_dir, str) or not out_dir.strip():
         raise ParamsError("demo.out_dir", f"must be a folder path, got {out_dir!r}")
     return {

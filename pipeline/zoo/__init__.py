@@ -7,7 +7,7 @@ to render at no cost. Keras is imported by a model's `build`, by `make_optimizer
     hp = zoo.hyperparameters(name, params["models"].get(name))   # DEFAULTS + overrides, checked
     model = zoo.build(name, input_shape, n_classes, hp, norm)      # uncompiled, softmax output
     model.compile(optimizer=zoo.make_optimizer(hp), loss="categorical_crossentropy", ...)
-    model = zoo.load_model("models/model.keras")                 # registers the custom layers first
+    model = zoo.load_model(paths.MODEL)                        # registers the custom layers first
 
 `python -m pipeline models` lists the zoo; `--defaults` prints every model's defaults as YAML.
 """
