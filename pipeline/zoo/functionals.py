@@ -4,9 +4,9 @@ ComParE 2016 utterance functionals (6,373 per clip), each speaker standardised o
 Why this and not a spectrogram CNN by default: public emotion corpora are small (EmoDB 454 clips of 10
 speakers, RAVDESS 1,440 of 24), so a network that learns its features from 64x188 spectrograms overfits
 the training speakers, while a large fixed set of prosodic, voice-quality and spectral functionals with a
-linear read-out does not; per-speaker standardisation removes the voice and keeps the emotion. Measured
-with `python -m pipeline crossval` on EmoDB (leave-one-speaker-out; README): this recipe 0.84 pooled UAR,
-the spectrogram CNN-BLSTM-attention of paper A 0.4, the eGeMAPS + SVM baseline 0.74.
+linear read-out does not; per-speaker standardisation removes the voice and keeps the emotion. How it
+compares with the papers' spectrogram models and the eGeMAPS + SVM baseline, cross-validated on real speech:
+the results table of the README (figures live there only, measured on today's defaults).
 """
 from __future__ import annotations
 
