@@ -80,37 +80,41 @@ def _dask_imap(func, items: list, compute: ComputeConfig, desc: str, unit: str, 
         raise UserError(f"cannot reach the Dask scheduler {compute.scheduler} (compute.scheduler or "
                         f"{ENV_SCHEDULER}): {exc}") from None
     size = compute.batch_files
-    batches = [items[i:i + size] for i in range(0, len(items), size)]
-    # Enough tasks in flight to keep every worker thread busy, few enough that results waiting for an
-    # earlier batch (we yield in order) stay a handful of batches.
+    n_batches = -(-len(items) // size)
+    # At most `window` batches between submitted and yielded: enough tasks to keep every worker thread busy,
+    # and a bound on the results held here waiting for an earlier batch (results are yielded in order), so
+    # memory stays flat whatever the corpus size and however long one slow batch holds the others back.
     window = max(2, 2 * sum(client.nthreads().values()))
     bar = tqdm(total=len(items), desc=desc, unit=unit, dynamic_ncols=True, mininterval=0.5)
     context = (os.getcwd(), initializer, initargs)
     run_id = uuid.uuid4().hex[:12]
-    index_of: dict[str, int] = {}  # task key -> batch number
-    ready: dict[int, list] = {}
-    submitted = 0
+    index_of: dict[str, int] = {}  # task key -> batch number, tasks in flight only
+    ready: dict[int, list] = {}  # finished batches waiting for an earlier one
+    submitted = next_index = 0
 
-    def submit_next():
+    def batch(index: int) -> list:
+        return items[index * size:(index + 1) * size]
+
+    def top_up(done) -> None:
         nonlocal submitted
-        key = f"{func.__name__}-{run_id}-{submitted}"
-        index_of[key] = submitted
-        submitted += 1
-        return client.submit(_run_batch, func, batches[index_of[key]], context, key=key, retries=RETRIES)
+        while submitted < n_batches and submitted - next_index < window:
+            key = f"{func.__name__}-{run_id}-{submitted}"
+            index_of[key] = submitted
+            done.add(client.submit(_run_batch, func, batch(submitted), context, key=key, retries=RETRIES))
+            submitted += 1
 
     try:
-        done = as_completed([submit_next() for _ in range(min(window, len(batches)))], loop=client.loop)
-        next_index = 0
+        done = as_completed([], loop=client.loop)
+        top_up(done)
         for future in done:
             index = index_of.pop(future.key)
             ready[index] = future.result()  # re-raises a task's error after its retries
-            bar.update(len(batches[index]))
+            bar.update(len(ready[index]))
             future.release()
-            if submitted < len(batches):
-                done.add(submit_next())
             while next_index in ready:
                 yield from ready.pop(next_index)
                 next_index += 1
+            top_up(done)
     finally:
         bar.close()
         client.close()

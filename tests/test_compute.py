@@ -3,6 +3,7 @@ quarantined the same way; a worker that dies mid-task is replaced and its task r
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -75,3 +76,27 @@ def test_scheduler_param_and_environment(monkeypatch):
         ComputeConfig.from_params({"compute": {"scheduler": "host-without-scheme"}})
     with pytest.raises(ParamsError, match="compute.batch_files"):
         ComputeConfig.from_params({"compute": {"batch_files": 0}})
+
+
+def _slow_head(item):
+    """Item 0 waits until `enough` other items have started (or `wait` seconds); every item marks its start."""
+    folder, value, enough, wait = item
+    Path(folder, f"started-{value}").touch()
+    if value == 0:
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and len(os.listdir(folder)) <= enough:
+            time.sleep(0.02)
+    return value
+
+
+def test_dask_keeps_a_bounded_number_of_batches_in_flight_behind_a_slow_one(cluster, tmp_path):
+    """Results come back in order, so while the first batch is slow the others wait here: with a batch
+    submitted for each one finished, every batch of the corpus was run and held in memory behind it."""
+    window = 2 * 2  # twice the cluster's worker threads
+    items = [(str(tmp_path), v, 3 * window, 3.0) for v in range(60)]
+    results = imap(_slow_head, items, 2, desc="dask", compute=ComputeConfig(cluster, batch_files=1))
+    assert next(results) == 0
+    started = len(os.listdir(tmp_path))  # when the slow head finished: at most a window had been submitted
+    assert started <= window, f"{started} batches submitted while the first was still running"
+    assert [0, *results] == list(range(60))
+
