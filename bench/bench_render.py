@@ -47,6 +47,8 @@ sys.path.insert(0, str(ROOT))
 import numpy as np  # noqa: E402
 import soundfile as sf  # noqa: E402
 
+from pipeline.params import available_cpus  # noqa: E402
+
 SAMPLE_RATES = (16000, 44100, 48000)  # the "mixed" set
 # The "real" set: (sample rate, typical seconds) of each corpus's files, 16-bit mono WAV like theirs
 CORPUS_LIKE = {"ravdess": (48000, 3.7), "tess": (24414, 2.0), "cremad": (16000, 2.5)}
@@ -254,7 +256,7 @@ def main(argv=None) -> dict:
 
     params = yaml.safe_load(Path(args.params).read_text()) or {}
     acfg, fcfg = AudioConfig.from_params(params), FeatureConfig.from_params(params)
-    cores = args.workers or os.cpu_count() or 1
+    cores = args.workers or available_cpus()
 
     with tempfile.TemporaryDirectory(prefix="bench_render_") as tmp:
         png_dir = Path(tmp) / "png"

@@ -29,6 +29,8 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
+from pipeline.params import available_cpus  # noqa: E402
+
 
 def make_shard(root: Path, n: int, params: dict) -> None:
     from bench_render import synth_utterance
@@ -69,7 +71,7 @@ def main(argv=None) -> dict:
         if not args.shards:
             make_shard(root, args.images, params)
         t = time.perf_counter()
-        data = load_split("train", "image", root=root, workers=os.cpu_count())
+        data = load_split("train", "image", root=root, workers=available_cpus())
         decode = len(data) / (time.perf_counter() - t)
     classes = sorted(set(data.labels))
     y = one_hot(data.labels, classes)

@@ -107,7 +107,17 @@ def string_list(sec: dict, key: str, prefix: str, allowed=None) -> list[str]:
 
 
 def workers(sec: dict, prefix: str) -> int:
+    """`<prefix>.workers`: processes for per-file work; 0 = one per CPU this process may use."""
+    return number(sec, "workers", prefix, default=0, lo=0, integer=True) or available_cpus()
+
+
+def available_cpus() -> int:
+    """The CPUs this process may run on (its affinity mask: taskset, a cpuset, a batch scheduler's share),
+    not the machine's count (os.cpu_count), which over-subscribes a process given part of a machine."""
     import os
 
-    n = number(sec, "workers", prefix, default=0, lo=0, integer=True)
-    return n or (os.cpu_count() or 1)
+    if hasattr(os, "process_cpu_count"):  # Python 3.13+: the affinity mask (and PYTHON_CPU_COUNT)
+        return os.process_cpu_count() or 1
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0)) or 1
+    return os.cpu_count() or 1

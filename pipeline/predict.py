@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -75,8 +74,9 @@ def _prepare_job(job) -> Prepared:
 def prepared_chunks(files: list[Path], acfg, fcfg, input_kind: str, chunk: int = CHUNK_FILES):
     """Prepared files in order, `chunk` at a time, across processes when there are many."""
     from pipeline.parallel import imap
+    from pipeline.params import available_cpus
 
-    workers = 1 if len(files) < PARALLEL_FROM else (os.cpu_count() or 1)
+    workers = 1 if len(files) < PARALLEL_FROM else available_cpus()
     jobs = [(f, acfg, fcfg, input_kind) for f in files]
     batch = []
     for item in imap(_prepare_job, jobs, workers, desc="predict: audio", chunksize=4):

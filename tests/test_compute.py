@@ -100,3 +100,30 @@ def test_dask_keeps_a_bounded_number_of_batches_in_flight_behind_a_slow_one(clus
     assert started <= window, f"{started} batches submitted while the first was still running"
     assert [0, *results] == list(range(60))
 
+
+def test_workers_zero_uses_the_cpus_this_process_may_use(monkeypatch):
+    """`workers: 0` (data, demo, features) and predict's pool: one process per CPU in this process's affinity
+    mask (taskset, a cpuset, a batch job's share), not os.cpu_count(), the whole machine."""
+    from pipeline import params, predict
+    from pipeline.demo_corpus import read_params
+
+    if not hasattr(os, "sched_setaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    everyone = os.sched_getaffinity(0)
+    monkeypatch.setattr(os, "cpu_count", lambda: 64)
+    seen = []
+
+    def fake_imap(func, jobs, workers, desc, **kwargs):
+        seen.append(workers)
+        return iter(())
+
+    monkeypatch.setattr("pipeline.parallel.imap", fake_imap)
+    os.sched_setaffinity(0, {min(everyone)})
+    try:
+        assert params.workers({"workers": 0}, "data") == 1
+        assert read_params({"demo": {"workers": 0}})["workers"] == 1
+        assert params.workers({"workers": 3}, "features") == 3  # an explicit count is kept
+        list(predict.prepared_chunks([Path(f"{i}.wav") for i in range(predict.PARALLEL_FROM)], None, None, "image"))
+        assert seen == [1]
+    finally:
+        os.sched_setaffinity(0, everyone)
