@@ -218,7 +218,7 @@ class AudioConfig:
     @classmethod
     def from_params(cls, params: dict) -> "AudioConfig":
         """From the params dict (section `audio`; missing keys take the defaults); ParamsError names the bad key."""
-        sec = section(params or {}, "audio")
+        sec = section(params or {}, "audio", keys=("sample_rate", "duration", "top_db", "peak_normalise"))
         d = cls()
         return cls(
             sample_rate=number(sec, "sample_rate", "audio", default=d.sample_rate, lo=1000, hi=384000,

@@ -112,10 +112,12 @@ class Augmenter:
 
     @classmethod
     def from_params(cls, params: dict) -> "Augmenter":
-        aug = section(params, "augment")
-        ts = section(aug, "time_stretch")
-        ps = section(aug, "pitch_shift")
-        gn = section(aug, "gaussian_noise")
+        aug = section(params, "augment", keys=("time_stretch", "pitch_shift", "gaussian_noise"))
+        ts = section(aug, "time_stretch", prefix="augment", keys=("p", "min_rate", "max_rate"))
+        ps = section(aug, "pitch_shift", prefix="augment", keys=("p", "min_semitones", "max_semitones"))
+        gn = section(aug, "gaussian_noise", prefix="augment", keys=("p", "min_snr_db", "max_snr_db"),
+                     retired={"amplitude": "replaced by min_snr_db / max_snr_db: noise is now relative to the "
+                                           "signal (e.g. 15 and 30 dB)"})
         t1 = TimeStretch(p=number(ts, "p", "augment.time_stretch", 1.0, lo=0, hi=1),
                          min_rate=number(ts, "min_rate", "augment.time_stretch", 0.8, lo=0.1, hi=10),
                          max_rate=number(ts, "max_rate", "augment.time_stretch", 1.2, lo=0.1, hi=10))
@@ -124,9 +126,6 @@ class Augmenter:
                         max_semitones=number(ps, "max_semitones", "augment.pitch_shift", 2.0, lo=-12, hi=12))
         from pipeline.errors import ParamsError
 
-        if "amplitude" in gn:
-            raise ParamsError("augment.gaussian_noise.amplitude", "replaced by min_snr_db / max_snr_db: noise is "
-                                                                  "now relative to the signal (e.g. 15 and 30 dB)")
         t3 = GaussianNoise(p=number(gn, "p", "augment.gaussian_noise", 1.0, lo=0, hi=1),
                            min_snr_db=number(gn, "min_snr_db", "augment.gaussian_noise", 15.0, lo=-20, hi=100),
                            max_snr_db=number(gn, "max_snr_db", "augment.gaussian_noise", 30.0, lo=-20, hi=100))

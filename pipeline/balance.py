@@ -32,7 +32,7 @@ METHODS = ("none", "undersample", "oversample")
 
 def settings(params: dict) -> tuple[str, int | None, int, Augmenter]:
     """(method, target, seed, augmenter) from `balance` and `augment`; ParamsError names a bad key."""
-    b = section(params, "balance")
+    b = section(params, "balance", keys=("method", "target", "seed"))
     method = choice(b, "method", "balance", METHODS, default="none")
     target = number(b, "target", "balance", default=None, lo=1, integer=True, allow_none=True)
     seed = number(b, "seed", "balance", default=42, integer=True)

@@ -28,9 +28,10 @@ def setup_logging() -> None:
 
 
 # Every stage checks all of params.yaml when it loads it, so a bad value anywhere (an unknown model,
-# corpus or channel mode, a bad ratio) fails the first stage that runs, in a second and naming its key,
-# not after hours of work. The CLI hands params.load these readers (all Keras-free), so params.py, a
-# utility, does not import the stages that use it.
+# corpus or channel mode, a bad ratio, a misspelt key) fails the first stage that runs, in a second and
+# naming its key, not after hours of work. Each section's reader declares the keys the section may hold
+# (params.section(..., keys=...)); a top-level section that no reader reads is unknown. The CLI hands
+# params.load these readers (all Keras-free), so params.py, a utility, does not import the stages that use it.
 PARAMS_CHECKS = (
     ("pipeline.demo_corpus", "read_params"),
     ("pipeline.ingest", "IngestConfig.from_params"),
@@ -40,15 +41,43 @@ PARAMS_CHECKS = (
     ("pipeline.features", "FeatureConfig.from_params"),
     ("pipeline.compute", "ComputeConfig.from_params"),
     ("pipeline.train", "TrainConfig.from_params"),
+    ("pipeline.crossval", "CrossvalConfig.from_params"),
 )
 
 
+class _Reads(dict):
+    """params, recording which top-level sections the readers look up."""
+
+    def __init__(self, params: dict):
+        super().__init__(params)
+        self.read: set = set()
+
+    def get(self, key, default=None):
+        self.read.add(key)
+        return super().get(key, default)
+
+    def __getitem__(self, key):
+        self.read.add(key)
+        return super().__getitem__(key)
+
+    def __contains__(self, key):
+        self.read.add(key)
+        return super().__contains__(key)
+
+
 def check_every_section(params: dict) -> None:
+    from pipeline.errors import ParamsError
+    from pipeline.params import unknown
+
+    reads = _Reads(params)
     for module_name, qualname in PARAMS_CHECKS:
         reader = importlib.import_module(module_name)
         for attr in qualname.split("."):
             reader = getattr(reader, attr)
-        reader(params)
+        reader(reads)
+    for key in params:
+        if key not in reads.read:
+            raise ParamsError(str(key), unknown(key, sorted(reads.read, key=str), "params.yaml has", "section"))
 
 
 def run_main(main, argv=None) -> int:

@@ -34,7 +34,7 @@ class ComputeConfig:
 
     @classmethod
     def from_params(cls, params: dict) -> "ComputeConfig":
-        sec = section(params, "compute")
+        sec = section(params, "compute", keys=("scheduler", "batch_files"))
         address = sec.get("scheduler")
         if address is None:
             address = os.environ.get(ENV_SCHEDULER) or None

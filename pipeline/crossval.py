@@ -62,13 +62,14 @@ class CrossvalConfig:
 
     @classmethod
     def from_params(cls, params: dict) -> "CrossvalConfig":
-        sec = section(params, "crossval")
+        sec = section(params, "crossval", keys=("seeds", "refit", "baseline"))
         seeds = sec.get("seeds", [42])
         if isinstance(seeds, int) and not isinstance(seeds, bool):
             seeds = [seeds]
         if (not isinstance(seeds, list) or not seeds
-                or any(isinstance(s, bool) or not isinstance(s, int) for s in seeds)):
-            raise ParamsError("crossval.seeds", f"must be a non-empty list of integer seeds, got {seeds!r}")
+                or any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2 ** 32 for s in seeds)):
+            raise ParamsError("crossval.seeds", f"must be a non-empty list of integer seeds in 0..2**32-1 "
+                                                f"(training seeds), got {seeds!r}")
         return cls(seeds=tuple(seeds), refit=boolean(sec, "refit", "crossval", True),
                    baseline=boolean(sec, "baseline", "crossval", True))
 

@@ -29,7 +29,7 @@ from functools import lru_cache
 import numpy as np
 
 from pipeline.errors import ParamsError
-from pipeline.params import choice, number, section, string_list
+from pipeline.params import boolean, choice, number, section, string_list, workers
 
 CHANNEL_MODES = ("colormap", "delta", "gray")
 EXTRA_KINDS = ("mfcc", "vector", "utterance", "compare", "egemaps")
@@ -63,7 +63,10 @@ class FeatureConfig:
     @classmethod
     def from_params(cls, params: dict) -> "FeatureConfig":
         """From the params dict (section `features`; missing keys take the defaults); ParamsError names the key."""
-        sec = section(params or {}, "features")
+        sec = section(params or {}, "features", keys=(
+            "n_fft", "hop_length", "n_mels", "fmin", "fmax", "image_height", "image_width", "channels", "colormap",
+            "n_mfcc", "extra", *RenderOutput.KEYS))
+        RenderOutput.from_params(params)  # checked with the rest of the section
         p = "features"
         d = cls()
         n_fft = number(sec, "n_fft", p, default=d.n_fft, lo=16, hi=65536, integer=True)
@@ -85,6 +88,23 @@ class FeatureConfig:
         return cls(n_fft=n_fft, hop_length=hop, n_mels=n_mels, fmin=fmin,
                    fmax=None if fmax is None else float(fmax), image_height=height, image_width=width,
                    channels=channels, colormap=cmap, n_mfcc=n_mfcc, extra=extra)
+
+
+@dataclass(frozen=True)
+class RenderOutput:
+    """The `features` keys that say how render writes the shards, not what a row holds (so not part of the
+    settings a model card records)."""
+    KEYS = ("shard_rows", "export_png", "workers")
+    shard_rows: int = 2000  # rows per shard
+    export_png: bool = False  # also write the PNGs to data/processed/png/ for people to look at
+    workers: int = 1  # processes; features.workers 0 = one per CPU this process may use
+
+    @classmethod
+    def from_params(cls, params: dict) -> "RenderOutput":
+        sec = section(params or {}, "features")
+        return cls(shard_rows=number(sec, "shard_rows", "features", default=cls.shard_rows, lo=1, integer=True),
+                   export_png=boolean(sec, "export_png", "features", default=cls.export_png),
+                   workers=workers(sec, "features"))
 
 
 @dataclass

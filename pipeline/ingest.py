@@ -18,7 +18,7 @@ import pandas as pd
 
 from pipeline import TARGET_LABELS
 from pipeline.corpora import ADAPTER_NAMES, Entry, Excluded, Rejected, get_adapter
-from pipeline.corpora.base import walk_audio
+from pipeline.corpora.base import read_options, walk_audio
 from pipeline.corpora.release import check_release
 from pipeline.errors import ParamsError, UserError
 from pipeline.io import write_csv, write_json, write_parquet
@@ -46,8 +46,9 @@ class IngestConfig:
 
     @classmethod
     def from_params(cls, params: dict) -> "IngestConfig":
-        data = section(params, "data")
-        demo = section(params, "demo")
+        data = section(params, "data", keys=("raw_dir", "corpora", "label_map", "options", "min_duration",
+                                             "silence_dbfs", "workers"))
+        demo = section(params, "demo")  # out_dir (the demo stage's reader checks the section)
         corpora = data.get("corpora") or []
         if isinstance(corpora, str):
             corpora = [corpora]
@@ -57,15 +58,11 @@ class IngestConfig:
             if name not in ADAPTER_NAMES:
                 raise ParamsError("data.corpora", f"unknown corpus {name!r}; known: {', '.join(ADAPTER_NAMES)}")
         label_maps = {}
-        overrides = data.get("label_map") or {}
-        if not isinstance(overrides, dict):
-            raise ParamsError("data.label_map", "must map corpus -> {original label: target or null}")
+        overrides = section(data, "label_map", prefix="data", keys=ADAPTER_NAMES, what="corpus")
         for name in ADAPTER_NAMES:
             label_maps[name] = dict(get_adapter(name).LABEL_MAP)
         for name, mapping in overrides.items():
             key = f"data.label_map.{name}"
-            if name not in ADAPTER_NAMES:
-                raise ParamsError(key, f"unknown corpus {name!r}; known: {', '.join(ADAPTER_NAMES)}")
             if not isinstance(mapping, dict):
                 raise ParamsError(key, "must map original label -> target label or null")
             for original, target in mapping.items():
@@ -77,23 +74,10 @@ class IngestConfig:
                     raise ParamsError(f"{key}.{original}",
                                       f"{target!r} is not a target label; allowed: {', '.join(TARGET_LABELS)}, null")
                 label_maps[name][original] = target
-        options = data.get("options") or {}
-        if not isinstance(options, dict):
-            raise ParamsError("data.options", "must map corpus -> adapter options")
-        merged_options = {}
-        for name in ADAPTER_NAMES:
-            adapter = get_adapter(name)
-            opts = dict(getattr(adapter, "DEFAULT_OPTIONS", {}))
-            given = options.get(name) or {}
-            for key, value in given.items():
-                if key not in opts:
-                    raise ParamsError(f"data.options.{name}.{key}",
-                                      f"unknown option; {name} takes: {', '.join(opts) or 'none'}")
-                opts[key] = value
-            merged_options[name] = opts
-        for name in options:
-            if name not in ADAPTER_NAMES:
-                raise ParamsError(f"data.options.{name}", f"unknown corpus; known: {', '.join(ADAPTER_NAMES)}")
+        options = section(data, "options", prefix="data", keys=ADAPTER_NAMES, what="corpus")
+        # each adapter's read_options (pipeline/corpora/base.py) says which options it takes and checks them
+        merged_options = {name: read_options(get_adapter(name), section(options, name, prefix="data.options"))
+                          for name in ADAPTER_NAMES}
         return cls(
             raw_dir=raw_dir_from_params(params),
             demo_dir=Path(demo.get("out_dir", DEMO_DIR)),

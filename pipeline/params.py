@@ -48,13 +48,40 @@ def check_all(params: dict) -> None:
         check(params)
 
 
-def section(params: dict, name: str) -> dict:
+def section(params: dict, name: str, keys=None, prefix: str | None = None, retired: dict | None = None,
+            what: str = "key") -> dict:
+    """params[name], a mapping ({} when absent). `keys`: every key the section may hold, declared by the reader
+    that reads them (adding a key is adding it there); any other key raises ParamsError naming it, the closest
+    known key and the list. `prefix`: the enclosing section (train for train.augment). `retired`: {old key: what
+    to write instead}, for keys that have moved. `what` the keys are, for the message (key, corpus, model)."""
+    full = f"{prefix}.{name}" if prefix else name
     value = params.get(name)
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise ParamsError(name, f"must be a mapping, got {type(value).__name__}")
+        raise ParamsError(full, f"must be a mapping, got {value!r}")
+    if keys is not None:
+        check_keys(value, full, keys, retired, what)
     return value
+
+
+def check_keys(mapping: dict, prefix: str, keys, retired: dict | None = None, what: str = "key") -> None:
+    """ParamsError for the first key of `mapping` not in `keys` (a typo keeps no default silently)."""
+    for key in mapping:
+        if key in keys:
+            continue
+        if retired and key in retired:
+            raise ParamsError(f"{prefix}.{key}", retired[key])
+        raise ParamsError(f"{prefix}.{key}", unknown(key, keys, f"{prefix} takes", what))
+
+
+def unknown(key, known, takes: str, what: str = "key") -> str:
+    """'unknown key (did you mean speaker_norm?); train takes: epochs, ...'."""
+    import difflib
+
+    close = difflib.get_close_matches(str(key), [str(k) for k in known], n=1, cutoff=0.6)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return f"unknown {what}{hint}; {takes}: {', '.join(map(str, known)) or 'none'}"
 
 
 def choice(sec: dict, key: str, prefix: str, allowed, default=None) -> Any:
@@ -93,12 +120,13 @@ def boolean(sec: dict, key: str, prefix: str, default=False) -> bool:
 
 
 def string_list(sec: dict, key: str, prefix: str, allowed=None) -> list[str]:
-    value = sec.get(key) or []
+    value = sec.get(key)
+    if value is None:
+        return []
     if isinstance(value, str):
         value = [value]
-    if not isinstance(value, list):
-        raise ParamsError(f"{prefix}.{key}", f"must be a list, got {value!r}")
-    value = [str(v) for v in value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ParamsError(f"{prefix}.{key}", f"must be a list of names, got {value!r}")
     if allowed is not None:
         for v in value:
             if v not in allowed:

@@ -23,7 +23,7 @@ import pandas as pd
 from pipeline import TARGET_LABELS
 from pipeline.errors import UserError
 from pipeline.io import write_csv, write_json
-from pipeline.params import load, number, section, workers
+from pipeline.params import load
 from pipeline.paths import PNG_DIR, SHARDS
 from pipeline.paths import RENDER_PLAN as PLAN
 from pipeline.paths import RENDER_QUARANTINE as QUARANTINE
@@ -85,16 +85,13 @@ def _text(value) -> str | None:
 
 def run(params: dict) -> dict:
     from pipeline.audio import AudioConfig
-    from pipeline.features import FeatureConfig
     from pipeline.compute import ComputeConfig, imap
+    from pipeline.features import FeatureConfig, RenderOutput
 
     audio_cfg = AudioConfig.from_params(params)  # validate before any work
     feat_cfg = FeatureConfig.from_params(params)
     compute = ComputeConfig.from_params(params)
-    feats = section(params, "features")
-    shard_rows = number(feats, "shard_rows", "features", default=2000, lo=1, integer=True)
-    export_png = bool(feats.get("export_png", False))
-    n_workers = workers(feats, "features")
+    shard_rows, export_png, n_workers = dataclasses.astuple(RenderOutput.from_params(params))
     if not PLAN.exists():
         raise UserError(f"{PLAN} not found: run the balance stage first (dvc repro balance)")
     plan = pd.read_parquet(PLAN).sort_values(["corpus", "item_id"]).reset_index(drop=True)

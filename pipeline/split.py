@@ -47,7 +47,8 @@ class SplitConfig:
 
     @classmethod
     def from_params(cls, params: dict) -> "SplitConfig":
-        s = section(params, "split")
+        s = section(params, "split", keys=("strategy", "val_ratio", "test_ratio", "seed", "val_speakers",
+                                           "test_speakers", "test_corpus", "folds", "fold"))
         cfg = cls(
             strategy=choice(s, "strategy", "split", STRATEGIES, default="speaker"),
             val_ratio=number(s, "val_ratio", "split", default=0.15, lo=0, hi=1, hi_open=True),
@@ -73,6 +74,8 @@ class SplitConfig:
         if cfg.val_ratio + cfg.test_ratio >= 1:
             raise ParamsError("split.val_ratio", f"val_ratio + test_ratio must be < 1, got "
                                                  f"{cfg.val_ratio} + {cfg.test_ratio}")
+        if cfg.test_corpus is not None and cfg.test_corpus not in ADAPTER_NAMES:
+            raise ParamsError("split.test_corpus", f"{cfg.test_corpus!r} is not one of: null, {', '.join(ADAPTER_NAMES)}")
         if cfg.strategy == "corpus" and cfg.test_corpus not in ADAPTER_NAMES:
             raise ParamsError("split.test_corpus", f"strategy corpus needs the corpus to hold out; "
                                                    f"{cfg.test_corpus!r} is not one of: {', '.join(ADAPTER_NAMES)}")

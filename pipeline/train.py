@@ -54,10 +54,15 @@ class TrainConfig:
 
         name = params.get("model")
         zoo.get(name)  # unknown model: ParamsError listing the zoo
-        models = section(params, "models")
-        hp = zoo.hyperparameters(name, section(models, name))
-        t = section(params, "train")
-        aug = section(t, "augment")
+        models = section(params, "models", keys=zoo.MODEL_NAMES, what="model")
+        for other in models:  # every model's hyper-parameters are checked, not only the chosen one's
+            zoo.hyperparameters(other, section(models, other, prefix="models"))
+        hp = zoo.hyperparameters(name, section(models, name, prefix="models"))
+        t = section(params, "train", keys=("epochs", "batch_size", "learning_rate", "schedule", "speaker_norm",
+                                           "patience", "reduce_lr_patience", "class_weights", "seed",
+                                           "mixed_precision", "distribution", "augment"))
+        aug = section(t, "augment", prefix="train", keys=("time_shift", "noise_std", "specaugment", "freq_masks",
+                                                          "time_masks", "max_mask"))
         mp = t.get("mixed_precision", "auto")
         if mp not in ("auto", True, False):
             raise ParamsError("train.mixed_precision", f"{mp!r} is not one of: auto, true, false")
@@ -71,7 +76,7 @@ class TrainConfig:
             patience=number(t, "patience", "train", default=6, lo=1, integer=True),
             reduce_lr_patience=number(t, "reduce_lr_patience", "train", default=3, lo=1, integer=True),
             class_weights=boolean(t, "class_weights", "train", False),
-            seed=number(t, "seed", "train", default=42, integer=True),
+            seed=number(t, "seed", "train", default=42, lo=0, hi=2 ** 32 - 1, integer=True),
             mixed_precision=mp,
             augment=SpecAugmentConfig(
                 time_shift=number(aug, "time_shift", "train.augment", 0.1, lo=0, hi=0.5),

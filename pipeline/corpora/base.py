@@ -5,6 +5,8 @@ An adapter module exposes:
     DISPLAY: str                   name used in image file names ("RAVDESS")
     LABEL_MAP: dict[str, str|None] original label -> target label (None = dropped by default)
     DEFAULT_OPTIONS: dict          adapter options overridable in params `data.options.<name>`
+    def read_options(options: dict | None) -> dict   optional: the options checked (types, values) and merged
+        with DEFAULT_OPTIONS; ingest checks every adapter's with the rest of params.yaml (read_options below)
     def detect(root: Path) -> bool       does this folder look like the corpus?
     def prepare(root: Path, options: dict) -> Iterator[Entry | Rejected]
         one Entry per audio file whose name parses, one Rejected per audio file that does not
@@ -152,14 +154,18 @@ def detect_layout(root: Path, looks_like_root) -> bool:
 
 def resolve_options(name: str, defaults: dict, options: dict | None) -> dict:
     """The adapter's defaults overridden by `options`; an unknown key is a params error."""
-    from pipeline.errors import ParamsError
+    from pipeline.params import check_keys
 
     options = dict(options or {})
-    for key in sorted(options):
-        if key not in defaults:
-            known = ", ".join(sorted(defaults)) or "none"
-            raise ParamsError(f"data.options.{name}.{key}", f"unknown option; known: {known}")
+    check_keys(options, f"data.options.{name}", tuple(defaults), what="option")
     return {**defaults, **options}
+
+
+def read_options(adapter, options: dict | None) -> dict:
+    """params `data.options.<name>` of an adapter, checked: its own read_options when it has one, else its
+    DEFAULT_OPTIONS overridden by the known keys (an adapter without options takes none)."""
+    own = getattr(adapter, "read_options", None)
+    return own(options) if own else resolve_options(adapter.NAME, adapter.DEFAULT_OPTIONS, options)
 
 
 class FirstSeen:

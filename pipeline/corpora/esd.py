@@ -33,13 +33,17 @@ def detect(root: Path) -> bool:
     return detect_layout(root, _looks_like_root)
 
 
-def prepare(root: Path, options: dict) -> Iterator[Item]:
+def read_options(options: dict | None) -> dict:
     opts = resolve_options(NAME, DEFAULT_OPTIONS, options)
     key = f"data.options.{NAME}"
     languages = params.string_list(opts, "languages", key, allowed=LANGUAGES)
     if not languages:
         raise ParamsError(f"{key}.languages", f"name at least one of: {', '.join(LANGUAGES)}")
-    return _items(Path(root), set(languages))
+    return {"languages": languages}
+
+
+def prepare(root: Path, options: dict) -> Iterator[Item]:
+    return _items(Path(root), set(read_options(options)["languages"]))
 
 
 def _looks_like_root(folder: Path) -> bool:

@@ -43,10 +43,13 @@ def detect(root: Path) -> bool:
     return detect_layout(root, _has_actor_dirs)
 
 
-def prepare(root: Path, options: dict) -> Iterator[Item]:
+def read_options(options: dict | None) -> dict:
     opts = resolve_options(NAME, DEFAULT_OPTIONS, options)
-    include_song = params.boolean(opts, "include_song", f"data.options.{NAME}")
-    return _items(Path(root), include_song)
+    return {"include_song": params.boolean(opts, "include_song", f"data.options.{NAME}")}
+
+
+def prepare(root: Path, options: dict) -> Iterator[Item]:
+    return _items(Path(root), read_options(options)["include_song"])
 
 
 def _has_actor_dirs(folder: Path) -> bool:

@@ -48,7 +48,7 @@ def read_params(params: dict) -> dict:
     from pipeline.paths import DEMO_DIR
     from pipeline.params import workers as workers_param
 
-    sec = section(params, "demo")
+    sec = section(params, "demo", keys=("out_dir", "voices", "sentences", "seed", "workers"))
     out_dir = sec.get("out_dir", str(DEMO_DIR))
     if not isinstance(out_dir, str) or not out_dir.strip():
         raise ParamsError("demo.out_dir", f"must be a folder path, got {out_dir!r}")
@@ -58,7 +58,7 @@ def read_params(params: dict) -> dict:
         "voices": number(sec, "voices", "demo", default=8, lo=2, hi=len(VOICES), integer=True),
         "sentences": number(sec, "sentences", "demo", default=24, lo=1, hi=len(SENTENCES), integer=True),
         "seed": number(sec, "seed", "demo", default=7, lo=0, hi=2 ** 32 - 1, integer=True),
-        "workers": workers_param(sec, "demo"),  # optional; 0 (default) = one per core
+        "workers": workers_param(sec, "demo"),  # optional; 0 (default) = one per CPU this process may use
     }
 
 

@@ -170,8 +170,9 @@ def hyperparameters(name: str, overrides: dict | None = None) -> dict:
     hp = dict(module.DEFAULTS)
     for key, value in overrides.items():
         if key not in hp:
-            raise ParamsError(f"{prefix}.{key}",
-                              f"unknown hyper-parameter; {name} has: {', '.join(module.DEFAULTS)}")
+            from pipeline.params import unknown
+
+            raise ParamsError(f"{prefix}.{key}", unknown(key, module.DEFAULTS, f"{name} has", "hyper-parameter"))
         hp[key] = _check_value(prefix, key, value, module.DEFAULTS[key], choices)
     return hp
 
