@@ -1,7 +1,8 @@
 """What a DVC user reads: the columns `dvc exp show` leads with, and the offline `dvc plots show` page.
 
 Fast: a temporary git repo with this repo's dvc.yaml, params.yaml, .dvc/config and page template, and small
-result files written the way the stages write them (train's DVCLive callback, evaluate's headline).
+result files written the way the stages write them (train's DVCLive callback, evaluate's headline, crossval's
+summary).
 """
 import csv
 import importlib.util
@@ -22,8 +23,8 @@ from pipeline.evaluate import headline_metrics
 from pipeline.train import _live_callback
 
 REPO = Path(__file__).resolve().parents[1]
-# The first metric columns of `dvc exp show`: the test headline, then cross-validation once it exists.
-LEADING = ["test.accuracy", "test.uar", "test.macro_f1"]
+# `dvc exp show` leads with the cross-validated headline (choose by cv.val_uar_mean: validation speakers),
+# then the single split's test result
 CV = "metrics/cv.json"
 
 def _vendored() -> tuple:
@@ -57,6 +58,9 @@ def write_results(root: Path, epochs: int = 3) -> None:
     rows = [(a, p) for i, a in enumerate(labels) for p in (a, a, labels[(i + 1) % len(labels)])]  # 2 of 3 right
     result = {"accuracy": 0.75, "uar": 0.75, "macro_f1": 0.74, "weighted_f1": 0.74, "loss": 0.6, "support": 12}
     (root / "metrics/metrics.json").write_text(json.dumps({"test": headline_metrics(result, "cnn")}))
+    summary = {f"{m}_{s}": 0.7 for m in ("accuracy", "uar", "macro_f1") for s in ("mean", "std", "pooled")}
+    (root / CV).write_text(json.dumps({"cv": {"folds": 5, "seeds": 1, "runs": 5, **summary, "val_uar_mean": 0.7,
+                                              "files": 12}, "baseline": summary, "baseline_spknorm": summary}))
     (root / "metrics/per_class.json").write_text(json.dumps(
         {"per_class": {lab: {"precision": 0.75, "recall": 0.75, "f1": 0.75, "support": 3} for lab in labels}}))
     (root / "metrics/predictions.csv").write_text(
@@ -82,20 +86,20 @@ def ui_repo(tmp_path_factory):
     return make_ui_repo(tmp_path_factory.mktemp("ui") / "repo")
 
 
-def test_dvc_yaml_declares_metrics_test_first_then_cv_then_training():
+def test_dvc_yaml_declares_metrics_cv_first_then_test_then_training():
     dvc_yaml = yaml.safe_load((REPO / "dvc.yaml").read_text())
     # A stage-level `metrics:` would be listed before every top-level one, in stage order (train first).
     assert [name for name, stage in dvc_yaml["stages"].items() if "metrics" in stage] == []
-    declared = dvc_yaml["metrics"]
-    assert declared[0] == "metrics/metrics.json"
-    assert declared[1] == (CV if CV in declared else "metrics/train/metrics.json")
+    assert dvc_yaml["metrics"][:3] == [CV, "metrics/metrics.json", "metrics/train/metrics.json"]
 
 
-def test_exp_show_leads_with_test_metrics_and_names_need_no_file_prefix(ui_repo):
+def test_exp_show_leads_with_cross_validation_then_test_and_names_need_no_file_prefix(ui_repo):
     header = next(csv.reader(io.StringIO(_dvc(ui_repo, "exp", "show", "--csv"))))
     metrics = header[header.index("parent") + 1:]
-    assert metrics[:len(LEADING)] == LEADING, header
-    assert metrics.index("train.accuracy") < metrics.index("per_class.angry.f1")
+    cv = [c for c in metrics if c.startswith(("cv.", "baseline.", "baseline_spknorm."))]
+    assert metrics[:len(cv)] == cv and "cv.val_uar_mean" in cv and "cv.uar_pooled" in cv, header
+    assert metrics[len(cv):len(cv) + 3] == ["test.accuracy", "test.uar", "test.macro_f1"], header
+    assert metrics.index("test.uar") < metrics.index("train.accuracy") < metrics.index("per_class.angry.f1")
     assert {"val.accuracy", "learning_rate", "model", "train.learning_rate"} <= set(header)  # metric, param
     assert [c for c in header if ":" in c] == []  # DVC prefixes a name only when two files share it
 
