@@ -1,4 +1,7 @@
-"""Shared fixtures: one `dvc repro` of a small demo configuration, reused by every end-to-end test module."""
+"""Shared fixtures: one `dvc repro` of a small demo configuration, reused by every end-to-end test module.
+
+No test changes the shared repo (its teardown checks): a test that must (an experiment, a remote, a retrained
+model) works on its own copy, own_copy(repo, tmp_path), so no test depends on which ran before it."""
 import os
 import shutil
 import subprocess
@@ -47,9 +50,16 @@ def git_repo(root: Path, env: dict, message: str = "init") -> None:
         _run(cmd, root, env)
 
 
+def _changes(root: Path, env: dict) -> list[str]:
+    """What git sees changed in the repo (params, dvc.lock, metrics/, stray files; data/ and models/ are
+    DVC's, whose state dvc.lock and metrics/ record)."""
+    return _run(["git", "status", "--porcelain"], root, env).stdout.splitlines()
+
+
 @pytest.fixture(scope="session")
 def repo(tmp_path_factory):
-    """A temporary copy of the repo with SMALL params after `dvc repro` (about a minute on 2 cores, once)."""
+    """A temporary copy of the repo with SMALL params after `dvc repro` (about a minute on 2 cores, once), its
+    results committed. Read-only for the tests: one that changes it fails at the end of the session."""
     root = tmp_path_factory.mktemp("repo") / "ser"
     shutil.copytree(REPO, root, ignore=IGNORE)
     (root / "data" / "raw").mkdir(parents=True)
@@ -59,4 +69,19 @@ def repo(tmp_path_factory):
                DVC_NO_ANALYTICS="1", KERAS_BACKEND="tensorflow")
     git_repo(root, env)
     _run([sys.executable, "-m", "dvc", "repro"], root, env)
-    return root, env
+    _run(["git", "add", "-A"], root, env)
+    _run(["git", "commit", "-qm", "results of dvc repro"], root, env)
+    model = (root / "models/model.keras").read_bytes()
+    yield root, env
+    assert not _changes(root, env), f"a test changed the shared repo (use own_copy): {_changes(root, env)}"
+    assert (root / "models/model.keras").read_bytes() == model, "a test retrained the shared repo's model"
+
+
+def own_copy(repo, dest: Path) -> tuple[Path, dict]:
+    """A private copy of the session's reproduced repo (git history, DVC cache, outputs) for a test that
+    changes it; DVC's scratch (.dvc/tmp: locks, its hash cache of the original's files) stays behind."""
+    root, env = repo
+    copy = Path(dest) / "ser"
+    shutil.copytree(root, copy, symlinks=True,
+                    ignore=lambda folder, names: ["tmp"] if Path(folder).name == ".dvc" else [])
+    return copy, env

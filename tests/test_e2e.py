@@ -10,9 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 
-# The `repo` fixture (one `dvc repro`, session-scoped: test_remote.py reuses it) and its helpers live in
-# conftest.py; re-exported here for the modules that import them from this one.
-from tests.conftest import IGNORE, REPO, SMALL, _merge, _run  # noqa: E402,F401
+# The `repo` fixture (one `dvc repro`, session-scoped: test_remote.py reuses it; no test changes it) and its
+# helpers live in conftest.py; re-exported here for the modules that import them from this one.
+from tests.conftest import IGNORE, REPO, SMALL, _merge, _run, own_copy  # noqa: E402,F401
 
 # TensorFlow's C++ start-up chatter on a CPU machine (tests/test_backend.py): predict and export show none
 TF_NOISE = re.compile(r"cuInit|oneDNN|cudart|absl::InitializeLog|cpu_feature_guard|XNNPACK|^[IWE]0000 ",
@@ -58,14 +58,14 @@ def _predict(root, env, *args):
                           capture_output=True, text=True)
 
 
-def test_predict_agrees_with_evaluate_and_reports_bad_inputs(repo):
+def test_predict_agrees_with_evaluate_and_reports_bad_inputs(repo, tmp_path):
     root, env = repo
     evaluated = pd.read_csv(root / "metrics/predictions.csv")
     # files no longer than the window: predict scores them in one window, exactly as evaluate did
     manifest = pd.read_parquet(root / "data/processed/manifest.parquet")
     evaluated = evaluated[evaluated["path"].isin(manifest.loc[manifest["duration"] <= 3.0, "path"])].head(6)
     assert len(evaluated) == 6
-    bad_text = root / "notes.wav"
+    bad_text = tmp_path / "notes.wav"
     bad_text.write_text("not audio")
     proc = _predict(root, env, "--json", *evaluated["path"], "missing.wav", bad_text)
     assert proc.returncode == 0, proc.stderr
@@ -135,11 +135,8 @@ def test_export_round_trips_to_savedmodel_and_tflite(repo, tmp_path):
     np.testing.assert_allclose(run_tflite(out / "model.tflite", x), keras_probs, atol=1e-4)
 
 
-def test_experiment_with_another_model_reruns_only_train_and_evaluate_and_diffs(repo):
-    # Last: it retrains the model the tests above use.
-    root, env = repo
-    _run(["git", "add", "-A"], root, env)
-    _run(["git", "commit", "-qm", "baseline results"], root, env)
+def test_experiment_with_another_model_reruns_only_train_and_evaluate_and_diffs(repo, tmp_path):
+    root, env = own_copy(repo, tmp_path)  # the experiment retrains: on a copy, so other tests see the shared model
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["model"] = "mlp"
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))

@@ -1,12 +1,12 @@
 """A shared DVC remote with the run-cache: one machine pushes, another pulls and re-runs nothing.
 
 The remote is a WebDAV server (wsgidav on cheroot, the way dvc-webdav tests itself) on 127.0.0.1 at a free
-port, inside this test, stopped when it ends. The pushing side is the session's reproduced demo repo.
+port, inside this test, stopped when it ends. The pushing side is a copy of the session's reproduced demo repo
+(configuring a remote changes it).
 """
 import json
 import re
 import shutil
-import subprocess
 import sys
 import threading
 from contextlib import contextmanager
@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.conftest import _run as run_ok, git_repo
+from tests.conftest import _run as run_ok, git_repo, own_copy
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,7 @@ def _clone_as_git_would(src: Path, dest: Path, env: dict) -> None:
 
 
 def test_pull_with_run_cache_then_repro_recomputes_nothing(repo, tmp_path):
-    pusher, env = repo
+    pusher, env = own_copy(repo, tmp_path / "team")
     assert set(json.loads(run_ok([*DVC, "status", "--json"], pusher, env).stdout)) <= ALWAYS
     stages = set(yaml.safe_load((pusher / "dvc.yaml").read_text())["stages"]) - ALWAYS
     puller = tmp_path / "colleague"
