@@ -21,10 +21,10 @@ from pipeline.corpora import ADAPTER_NAMES, Entry, Excluded, Rejected, get_adapt
 from pipeline.corpora.base import read_options, walk_audio
 from pipeline.corpora.release import check_release
 from pipeline.errors import ParamsError, UserError
+from pipeline.files import raw_dir_from_params, require, scan
 from pipeline.io import write_csv, write_json, write_parquet
 from pipeline.params import load, number, section, workers
 from pipeline.paths import DEMO_DIR, INGEST_SUMMARY, MANIFEST, QUARANTINE
-from pipeline.files import raw_dir_from_params, require, scan
 
 log = logging.getLogger("pipeline.ingest")
 
