@@ -1,6 +1,6 @@
 """The model zoo: one module per model, each exposing NAME, INPUT, DEFAULTS and build().
 
-Importing this package (and `get`, `hyperparameters`, `input_kind`) never imports Keras, so the data
+Importing this package (and `get`, `hyperparameters`, `input_kinds`) never imports Keras, so the data
 stages can validate `model` and `models.<name>` in params.yaml and learn which extra feature columns
 to render at no cost. Keras is imported by a model's `build`, by `make_optimizer` and by `load_model`.
 
@@ -35,7 +35,8 @@ MODEL_NAMES = (
     "functionals",
 )
 
-# What each model reads (the modules' INPUT, repeated here so data stages need not import them):
+# What a model reads: its module's INPUT (one kind) or INPUTS (several); input_kinds() reads it from the module
+# (importing a model module does not import Keras). The kinds:
 #   image      (height=mel bins, width=time frames, channels) spectrogram scaled to 0..1
 #   mfcc       (frames, n_mfcc, 1) MFCC matrix
 #   vector     (length,) flattened MFCC + zero-crossing rate + RMS energy
@@ -43,21 +44,8 @@ MODEL_NAMES = (
 #   compare    (6373,) openSMILE ComParE 2016 functionals
 #   egemaps    (88,) openSMILE eGeMAPSv02 functionals
 INPUT_KINDS = ("image", "mfcc", "vector", "utterance", "compare", "egemaps")
-INPUTS = {
-    "cnn": "image",
-    "lstm": "image",
-    "cnn_lstm": "image",
-    "cnn_blstm": "image",
-    "cnn_blstm_attention": "image",
-    "vgg19": "image",
-    "resnet50": "image",
-    "mobilenetv3large": "image",
-    "densenet121": "image",
-    "cnn1d": "vector",
-    "cnn2d_mfcc": "mfcc",
-    "mlp": "utterance",
-    "functionals": "compare",
-}
+# What the cross-validation baseline beside every model (pipeline/crossval: eGeMAPS + RBF SVM) reads
+BASELINE_INPUT = "egemaps"
 
 OPTIMIZERS = ("adam", "rmsprop")
 WEIGHTS = ("imagenet", None)
@@ -99,9 +87,26 @@ def _all_layers(layer):
         yield from _all_layers(child)
 
 
+def input_kinds(name: str) -> tuple[str, ...]:
+    """Every input model `name` reads, in the order its build() takes them: the module's INPUTS (a model
+    that reads several, e.g. the image and the ComParE functionals) or its one INPUT. The render stage
+    computes exactly these (plus the crossval baseline's and features.extra), so a module only declares them.
+    Importing a model module does not import Keras."""
+    module = get(name)
+    kinds = tuple(getattr(module, "INPUTS", None) or (module.INPUT,))
+    unknown = [k for k in kinds if k not in INPUT_KINDS]
+    if unknown:
+        raise ParamsError("model", f"model {name} reads {', '.join(unknown)}, not one of: {', '.join(INPUT_KINDS)}")
+    return kinds
+
+
 def input_kind(name: str) -> str:
-    """'image', 'mfcc', 'vector' or 'utterance': what model `name` reads."""
-    return INPUTS[_check_name(name)]
+    """What single-input model `name` reads: 'image', 'mfcc', 'vector', 'utterance', 'compare' or 'egemaps'
+    (a model that reads several: input_kinds)."""
+    kinds = input_kinds(name)
+    if len(kinds) != 1:
+        raise ValueError(f"model {name} reads several inputs ({', '.join(kinds)}): use zoo.input_kinds")
+    return kinds[0]
 
 
 def _number(key: str, value, default):
@@ -304,7 +309,7 @@ def main(argv=None) -> None:
     for name in MODEL_NAMES:
         module = get(name)
         doc = (module.__doc__ or "").strip().splitlines()
-        rows.append((name, module.INPUT, f"{module.DEFAULTS['learning_rate']:g}",
+        rows.append((name, "+".join(input_kinds(name)), f"{module.DEFAULTS['learning_rate']:g}",
                      str(module.DEFAULTS["batch_size"]), doc[0] if doc else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
