@@ -5,7 +5,14 @@
                            colormap (RGB via a 256-entry LUT) | delta (static, delta, delta-delta) | gray
     extras(y, sr, cfg)     {"mfcc": (frames, n_mfcc), "vector": 1-D, "utterance": 1-D, "compare": 1-D,
                            "egemaps": 1-D} as cfg.extra asks
+    outputs(y, sr, cfg, kinds, speech)   the named outputs of one clip ("image" = PNG bytes): what render
+                           computes for the clips its cache lacks
     render(y, sr, cfg)     all of it for one standardised clip -> Rendered(png, shape, extras)
+
+The utterance functionals (openSMILE ComParE and eGeMAPS) are taken over the speech (`speech`: the trimmed
+clip, whole, before it is padded or cut to the window) with `functionals_on: speech`, so padding never enters
+their means, percentiles and voicing percentages and a long utterance keeps its ends; everything else reads the
+fitted window. DEPENDS_ON lists the settings each output depends on: the render cache's key.
 
 Speed: one STFT per clip (numpy framing + scipy rfft in float32), a cached mel filterbank applied with one
 matrix product, one log per clip shared by the image and the MFCCs, PIL bilinear resize, and PNGs written
@@ -19,6 +26,7 @@ Never imports TensorFlow/Keras or matplotlib.pyplot.
 """
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 import struct
@@ -33,6 +41,8 @@ from pipeline.params import boolean, choice, number, section, string_list, worke
 
 CHANNEL_MODES = ("colormap", "delta", "gray")
 EXTRA_KINDS = ("mfcc", "vector", "utterance", "compare", "egemaps")
+FUNCTIONAL_KINDS = ("compare", "egemaps")  # utterance functionals by openSMILE
+FUNCTIONALS_ON = ("speech", "window")  # the trimmed clip, whole | the fitted (padded or cut) window
 AMIN = 1e-10
 TOP_DB = 80.0
 _DB_PER_NEPER = np.float32(10.0 / np.log(10.0))  # 10 * log10(x) == _DB_PER_NEPER * ln(x)
@@ -54,6 +64,7 @@ class FeatureConfig:
     channels: str = "colormap"
     colormap: str = "viridis"
     n_mfcc: int = 40
+    functionals_on: str = "speech"
     extra: tuple[str, ...] = field(default_factory=tuple)
 
     @property
@@ -65,7 +76,7 @@ class FeatureConfig:
         """From the params dict (section `features`; missing keys take the defaults); ParamsError names the key."""
         sec = section(params or {}, "features", keys=(
             "n_fft", "hop_length", "n_mels", "fmin", "fmax", "image_height", "image_width", "channels", "colormap",
-            "n_mfcc", "extra", *RenderOutput.KEYS))
+            "n_mfcc", "functionals_on", "extra", *RenderOutput.KEYS))
         RenderOutput.from_params(params)  # checked with the rest of the section
         p = "features"
         d = cls()
@@ -84,10 +95,34 @@ class FeatureConfig:
             raise ParamsError(f"{p}.colormap", f"{cmap!r} is not a matplotlib colormap "
                                                f"(e.g. viridis, magma, inferno, plasma, gray)")
         n_mfcc = number(sec, "n_mfcc", p, default=d.n_mfcc, lo=1, hi=n_mels, integer=True)
+        functionals_on = choice(sec, "functionals_on", p, FUNCTIONALS_ON, default=d.functionals_on)
         extra = tuple(dict.fromkeys(string_list(sec, "extra", p, allowed=EXTRA_KINDS)))
         return cls(n_fft=n_fft, hop_length=hop, n_mels=n_mels, fmin=fmin,
                    fmax=None if fmax is None else float(fmax), image_height=height, image_width=width,
-                   channels=channels, colormap=cmap, n_mfcc=n_mfcc, extra=extra)
+                   channels=channels, colormap=cmap, n_mfcc=n_mfcc, functionals_on=functionals_on, extra=extra)
+
+
+# The settings each output depends on, besides the audio settings (AUDIO_DEPENDS_ON) and the source: the render
+# cache's key (pipeline/render_cache.py). A new setting that changes an output goes into its list here, once;
+# tests/test_render_cache.py fails for a FeatureConfig field that no list names (or NOT_AN_OUTPUT_SETTING).
+SPECTRUM = ("n_fft", "hop_length", "n_mels", "fmin", "fmax")
+DEPENDS_ON = {
+    "image": SPECTRUM + ("image_height", "image_width", "channels", "colormap"),
+    "mfcc": SPECTRUM + ("n_mfcc",),
+    "vector": SPECTRUM + ("n_mfcc",),
+    "utterance": SPECTRUM + ("n_mfcc",),
+    "compare": ("functionals_on",),
+    "egemaps": ("functionals_on",),
+}
+NOT_AN_OUTPUT_SETTING = ("extra",)  # which outputs to make, not how
+
+
+def audio_depends_on(kind: str, cfg: FeatureConfig) -> tuple[str, ...]:
+    """The AudioConfig fields output `kind` depends on: the trim, rate and level always; the window length
+    (duration) unless it is a functional over the speech, which never sees the window."""
+    if kind in FUNCTIONAL_KINDS and cfg.functionals_on == "speech":
+        return ("sample_rate", "top_db", "peak_normalise")
+    return ("sample_rate", "duration", "top_db", "peak_normalise")
 
 
 @dataclass(frozen=True)
@@ -402,22 +437,25 @@ def _mfcc(db: np.ndarray, n_mfcc: int) -> np.ndarray:
     return scipy.fft.dct(db, type=2, norm="ortho", axis=1, workers=1)[:, :n_mfcc].astype(np.float32)
 
 
-def extras(y: np.ndarray, sr: int, cfg: FeatureConfig, analysis: _Analysis | None = None) -> dict[str, np.ndarray]:
-    """The extra arrays named in cfg.extra (empty dict when none):
+def extras(y: np.ndarray, sr: int, cfg: FeatureConfig, analysis: _Analysis | None = None,
+           speech: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The extra arrays named in cfg.extra (empty dict when none), of the window y:
 
     mfcc       (frames, n_mfcc)                              paper C 2-D CNN input
     vector     frames*n_mfcc + frames (ZCR) + frames (RMS)   paper C 1-D CNN input (flattened MFCC, ZCR, RMS)
     utterance  n_mfcc + 12 + n_mels                          paper B MLP: mean MFCC, mean chroma, mean mel power
     compare    6373 openSMILE ComParE 2016 functionals      the `functionals` model (the default recipe)
     egemaps    88 openSMILE eGeMAPSv02 functionals          the field's baseline (eGeMAPS + SVM, crossval)
-    The openSMILE sets are computed on the standardised clip (trimmed, normalised, padded to the window), so
-    they see exactly what the spectrogram shows.
+    The openSMILE sets are utterance functionals: with cfg.functionals_on "speech" they are taken over
+    `speech`, the trimmed clip whole before it was padded or cut to the window (None: y is the whole clip),
+    so the padding never enters them; with "window", over y.
     """
     if not cfg.extra:
         return {}
-    a = analysis if analysis is not None else _analyse(y, sr, cfg)
     out: dict[str, np.ndarray] = {}
-    mfcc = _mfcc(a.db, cfg.n_mfcc)
+    spectral = [k for k in cfg.extra if k not in FUNCTIONAL_KINDS]
+    a = (analysis if analysis is not None else _analyse(y, sr, cfg)) if spectral else None
+    mfcc = _mfcc(a.db, cfg.n_mfcc) if spectral else None
     if "mfcc" in cfg.extra:
         out["mfcc"] = mfcc
     if "vector" in cfg.extra:
@@ -437,9 +475,10 @@ def extras(y: np.ndarray, sr: int, cfg: FeatureConfig, analysis: _Analysis | Non
         chroma = chroma / np.where(peak > np.finfo(np.float32).tiny, peak, 1.0)
         out["utterance"] = np.concatenate([mfcc.mean(axis=0), chroma.mean(axis=0), a.mel.mean(axis=0)]
                                           ).astype(np.float32)
-    for kind in ("compare", "egemaps"):
+    over = y if cfg.functionals_on == "window" or speech is None else speech
+    for kind in FUNCTIONAL_KINDS:
         if kind in cfg.extra:
-            out[kind] = smile_functionals(y, sr, kind)
+            out[kind] = smile_functionals(over, sr, kind)
     return out
 
 
@@ -467,11 +506,30 @@ def smile_functionals(y: np.ndarray, sr: int, kind: str) -> np.ndarray:
 
 # ---------------------------------------------------------------------------------------------- render
 
-def render(y: np.ndarray, sr: int, cfg: FeatureConfig) -> Rendered:
-    """One standardised clip -> PNG bytes of the spectrogram image, its shape, and the extra arrays."""
+def render(y: np.ndarray, sr: int, cfg: FeatureConfig, speech: np.ndarray | None = None) -> Rendered:
+    """One standardised clip -> PNG bytes of the spectrogram image, its shape, and the extra arrays.
+    `speech`: the clip before it was fitted to the window, for the functionals (None: y is the whole clip)."""
     a = _analyse(y, sr, cfg)
     png, shape = _encode_image(a.log_mel(), cfg)
-    return Rendered(png=png, shape=shape, extras=extras(y, sr, cfg, a))
+    return Rendered(png=png, shape=shape, extras=extras(y, sr, cfg, a, speech))
+
+
+def outputs(y: np.ndarray | None, sr: int, cfg: FeatureConfig, kinds, speech: np.ndarray | None = None) -> dict:
+    """The outputs named in `kinds` of one clip: "image" (PNG bytes) and extra kinds (arrays), nothing else.
+    y: the window (fitted clip); speech: the clip before fitting, for the functionals. What the render stage
+    computes for the outputs its cache lacks: a clip whose image is cached pays no STFT for its functionals."""
+    kinds = tuple(kinds)
+    unknown = [k for k in kinds if k != "image" and k not in EXTRA_KINDS]
+    if unknown:
+        raise ValueError(f"unknown output kind(s) {unknown}: image or one of {EXTRA_KINDS}")
+    wanted = tuple(k for k in EXTRA_KINDS if k in kinds)
+    spectral = "image" in kinds or any(k not in FUNCTIONAL_KINDS for k in wanted)
+    a = _analyse(y, sr, cfg) if spectral else None
+    out: dict = {}
+    if "image" in kinds:
+        out["image"] = _encode_image(a.log_mel(), cfg)[0]
+    out.update(extras(y, sr, dataclasses.replace(cfg, extra=wanted), a, speech))
+    return out
 
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -77,6 +77,7 @@ def configs(card: dict):
     audio = AudioConfig(**card["audio"])
     feats = dict(card["features"])
     feats["extra"] = tuple(feats.get("extra") or ())
+    feats.setdefault("functionals_on", "window")  # a card from before the setting: functionals of the window
     fcfg = FeatureConfig(**feats)
     kind = card["input"]
     # compute only what the model reads: the image alone, or its one feature column

@@ -55,6 +55,12 @@ def prepare(path: Path, acfg, fcfg, input_kind: str) -> Prepared:
         reason = audio.check(samples, sr, 0.0, -120.0)
         if reason:
             raise audio.AudioFormatError(reason)
+        if input_kind in features.FUNCTIONAL_KINDS and fcfg.functionals_on == "speech":
+            # utterance functionals over the whole trimmed recording, as render takes them: one input per file
+            speech = audio.prepare(samples, sr, acfg)
+            out.inputs.append(np.asarray(features.outputs(None, acfg.sample_rate, fcfg, (input_kind,), speech)
+                                         [input_kind], dtype=np.float32))
+            return out
         for y in audio.windows(samples, sr, acfg, hop=HOP_SECONDS):
             rendered = features.render(y, acfg.sample_rate, fcfg)
             if input_kind == "image":
