@@ -283,7 +283,8 @@ def run(params: dict) -> dict:
                      f"{params.get('balance', {}).get('method')!r} left them out, or render quarantined them): "
                      f"the folds cover the other {len(manifest) - unrendered}; balance.method none renders all")
     settings = model_card.shard_settings(shard_files())
-    baseline_x = load_rows("egemaps", select=originals).x if cv.baseline else None
+    baseline_x = (load_rows(zoo.BASELINE_INPUT, select=originals, needed_by="the crossval baseline").x
+                  if cv.baseline else None)
     timing["load shards"] = time.perf_counter() - t0
     labels = [lab for lab in TARGET_LABELS if lab in set(data.labels)]
 

@@ -77,9 +77,11 @@ def _empty_x(shard: Path, input_kind: str) -> np.ndarray:
     return np.zeros((0,) + tuple(shape) + ((1,) if input_kind == "mfcc" else ()), dtype=np.float32)
 
 
-def load_rows(input_kind: str = "image", root: Path = SHARDS, select=None, workers: int = 0) -> SplitData:
+def load_rows(input_kind: str = "image", root: Path = SHARDS, select=None, workers: int = 0,
+              needed_by: str | None = None) -> SplitData:
     """The rows of every shard for which `select(meta DataFrame) -> bool mask` holds (all when None).
-    input_kind: image | mfcc | vector | utterance | compare | egemaps."""
+    input_kind: image | mfcc | vector | utterance | compare | egemaps; needed_by: who reads it, for the error
+    when the shards lack it (default: the model)."""
     import pandas as pd
 
     from pipeline.parallel import imap
@@ -90,8 +92,9 @@ def load_rows(input_kind: str = "image", root: Path = SHARDS, select=None, worke
     for f in files:
         schema = pq.read_schema(f)
         if column not in schema.names:
-            raise UserError(f"{f} has no column {column!r}: model input {input_kind!r} needs "
-                            f"features.extra to include {input_kind!r}; add it to params.yaml and re-run render")
+            raise UserError(f"{f} has no column {column!r}, which {needed_by or 'the model'} reads: the shards were "
+                            f"rendered for other params (render computes what `model` reads, what "
+                            f"crossval.baseline needs and features.extra); re-run render (dvc repro render)")
         meta_cols = [c for c in META_COLUMNS if c in schema.names]
         meta = pq.read_table(f, columns=meta_cols).to_pandas()
         mask = np.ones(len(meta), dtype=bool) if select is None else np.asarray(select(meta), dtype=bool)

@@ -20,6 +20,7 @@ RENDER_PLAN = PROCESSED / "render_plan.parquet"  # balance: one row per image to
 SHARDS = PROCESSED / "shards"  # render: <corpus>-NNNNN.parquet (pipeline/shards.py)
 RENDER_QUARANTINE = PROCESSED / "render_quarantine.csv"  # render: files that failed to render
 PNG_DIR = PROCESSED / "png"  # render, features.export_png: the images for people to look at
+RENDER_CACHE = Path("data/cache/render")  # render's cache of each clip's work (docs/render-cache.md): no DVC output
 
 # ----------------------------------------------------------------------------------------------- models
 MODELS = Path("models")

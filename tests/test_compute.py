@@ -3,12 +3,13 @@ quarantined the same way; a worker that dies mid-task is replaced and its task r
 from __future__ import annotations
 
 import os
+import shutil
 import time
 from pathlib import Path
 
 import pytest
 
-from pipeline import ingest, render
+from pipeline import ingest, render, render_cache
 from pipeline.compute import ComputeConfig, imap
 from pipeline.errors import ParamsError
 from tests.test_render import params, project  # noqa: F401  (project: a plan of 4 good files and a broken one)
@@ -36,9 +37,11 @@ def test_render_on_dask_writes_the_local_pools_shards_byte_for_byte(project, clu
     assert len(expected) >= 4 and "broken.wav" in expected[str(render.QUARANTINE)].decode()
     for path in (project / render.SHARDS).rglob("*.parquet"):
         path.unlink()
+    shutil.rmtree(project / render_cache.CACHE_DIR)  # so the cluster computes every clip again
     report = render.run(dict(local, compute={"scheduler": cluster, "batch_files": 2}))
     assert _outputs(project) == expected
     assert report["quarantined"] == 1 and sum(report["images"].values()) == 4
+    assert report["computed"]["image"] == 4 and report["cached"]["image"] == 0
 
 
 def test_ingest_per_file_work_on_dask_matches_the_local_pool(project, cluster):

@@ -135,20 +135,24 @@ def test_export_round_trips_to_savedmodel_and_tflite(repo, tmp_path):
     np.testing.assert_allclose(run_tflite(out / "model.tflite", x), keras_probs, atol=1e-4)
 
 
-def test_experiment_with_another_model_reruns_only_train_and_evaluate_and_diffs(repo, tmp_path):
+def test_experiment_with_another_model_renders_only_its_input_and_diffs(repo, tmp_path):
     root, env = own_copy(repo, tmp_path)  # the experiment retrains: on a copy, so other tests see the shared model
     params = yaml.safe_load((root / "params.yaml").read_text())
     params["model"] = "mlp"
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
     status = _run([sys.executable, "-m", "dvc", "status", "--json"], root, env).stdout
-    # inventory always runs (milliseconds: it lists data/raw, links followed, which DVC's hash does not follow)
-    assert set(json.loads(status)) == {"inventory", "train", "evaluate", "crossval"}
+    # inventory always runs (milliseconds: it lists data/raw, links followed, which DVC's hash does not follow);
+    # render, because the shards hold the chosen model's input
+    assert set(json.loads(status)) == {"inventory", "render", "train", "evaluate", "crossval"}
     _run(["git", "checkout", "params.yaml"], root, env)
 
     log = _run([sys.executable, "-m", "dvc", "exp", "run", "-n", "try-mlp", "-S", "model=mlp",
                 "-S", "train.epochs=2"], root, env).stdout
     ran = set(re.findall(r"Running stage '(\w+)'", log))
-    assert ran == {"inventory", "train", "evaluate", "crossval"}, log
+    assert ran == {"inventory", "render", "train", "evaluate", "crossval"}, log
+    rendered = json.loads((root / "metrics/render.json").read_text())
+    # mlp's utterance statistics are new; the image and the baseline's eGeMAPS come from the render cache
+    assert rendered["computed"] == {"image": 0, "utterance": rendered["cached"]["image"], "egemaps": 0}, rendered
     diff = json.loads(_run([sys.executable, "-m", "dvc", "metrics", "diff", "--json"], root, env).stdout)
     assert diff["metrics/metrics.json"]["test.model"] == {"old": "cnn", "new": "mlp"}
     shown = json.loads(_run([sys.executable, "-m", "dvc", "exp", "show", "--json"], root, env).stdout)

@@ -58,7 +58,7 @@ def params(**features):
 
 
 def test_shards_hold_named_images_metadata_and_extras(project):
-    report = render.run(params())
+    report = render.run(params(extra=["mfcc", "vector", "utterance"]))  # + the model's (compare), the baseline's
     assert report["images"] == {"ravdess": 3, "cremad": 1} and report["quarantined"] == 1
     quarantine = pd.read_csv(render.QUARANTINE)
     assert quarantine["path"].str.endswith("broken.wav").all() and quarantine["stage"].eq("render").all()
