@@ -78,10 +78,9 @@ class CrossvalConfig:
 
 def fold_splits(manifest: pd.DataFrame, split_cfg, notes: list[str]) -> list[pd.Series]:
     """The train / val / test Series (manifest rows) of every fold."""
-    from pipeline.split import fold_split, speaker_folds
+    from pipeline.split import fold_splits as every_fold  # split.folds auto: as many as the speakers allow
 
-    folds = speaker_folds(manifest, split_cfg.folds, split_cfg.seed, notes)
-    return [fold_split(manifest, split_cfg, k, notes, folds=folds) for k in range(split_cfg.folds)]
+    return every_fold(manifest, split_cfg, notes)
 
 
 def _row_splits(meta: pd.DataFrame, manifest: pd.DataFrame, split: pd.Series) -> np.ndarray:

@@ -3,14 +3,18 @@
 `speaker` (default): no speaker in two splits, per corpus, stratified by label as far as the speakers
 allow; either by ratios (`val_ratio`, `test_ratio`) or, with `folds` = K >= 2, by speaker folds: each
 corpus's speakers are dealt into K folds, fold `fold` is the test set and validation speakers come from
-the other folds (K = number of speakers is leave-one-speaker-out). `random`: the papers' protocol (leaks
-speakers; kept to reproduce them). `corpus`: leave one corpus out for test. Byte-identical recordings
-always land in the same split. Every draw is seeded from (seed, corpus), so a corpus's split never
-changes when another corpus is added.
+the other folds (K = number of speakers is leave-one-speaker-out). `folds: auto` (the default) deals each
+corpus into as many folds as its speakers allow, at most MAX_AUTO_FOLDS, so any corpus of two speakers or
+more cross-validates with the defaults. `random`: the papers' protocol (leaks speakers; kept to reproduce
+them). `corpus`: leave one corpus out for test. Byte-identical recordings always land in the same split and
+fold, in one corpus or across two (a recording shared by corpora follows the first corpus by name). Every
+draw is seeded from (seed, corpus), so a corpus's split never changes when another corpus is added (unless
+the two share recordings).
 """
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 from dataclasses import dataclass
 
@@ -31,6 +35,8 @@ SPLITS = ("train", "val", "test")
 STRATEGIES = ("speaker", "random", "corpus")
 TRIES = 300  # random speaker assignments tried per corpus; the one closest to the label ratios wins
 NO_FOLD = -1  # the `fold` column when split.folds is off
+AUTO = "auto"
+MAX_AUTO_FOLDS = 5  # split.folds auto: a corpus gets min(this, its speakers) folds
 
 
 @dataclass
@@ -42,13 +48,37 @@ class SplitConfig:
     val_speakers: list[str]
     test_speakers: list[str]
     test_corpus: str | None
-    folds: int = 0  # K speaker folds; 0 = off (the ratio split)
+    folds: int = 0  # K speaker folds; 0 = off (the ratio split); with auto_folds, the most a corpus gets
     fold: int = 0  # the test fold, 0..K-1
+    auto_folds: bool = False  # split.folds auto: each corpus min(folds, its speakers) folds
+
+    def folds_per_corpus(self, manifest_df: pd.DataFrame) -> dict[str, int]:
+        """The folds each corpus is dealt into: K, or with auto as many as its speakers (joined by byte-identical
+        recordings) allow, at most MAX_AUTO_FOLDS."""
+        return _folds_per_corpus(manifest_df, self.folds, self.auto_folds)
+
+    def resolved(self, manifest_df: pd.DataFrame, notes: list[str] | None = None) -> "SplitConfig":
+        """This config with `folds` the number of folds the corpora give (auto: the most any corpus gets; off
+        when no corpus has two speakers), and `fold` checked against it."""
+        if not self.auto_folds:
+            return self
+        per_corpus = self.folds_per_corpus(manifest_df)
+        k = max(per_corpus.values(), default=0)
+        if k < 2:
+            if notes is not None:
+                notes.append("split.folds auto: no corpus has two speakers, so there are no speaker folds: "
+                             "the ratio split is used and cross-validation is off")
+            return dataclasses.replace(self, folds=0, fold=0, auto_folds=False)
+        if not 0 <= self.fold < k:
+            raise ParamsError("split.fold", f"must be in 0..{k - 1}: split.folds auto gives {k} folds here "
+                                            f"({_describe(per_corpus)}), got {self.fold}")
+        return dataclasses.replace(self, folds=k)
 
     @classmethod
     def from_params(cls, params: dict) -> "SplitConfig":
         s = section(params, "split", keys=("strategy", "val_ratio", "test_ratio", "seed", "val_speakers",
                                            "test_speakers", "test_corpus", "folds", "fold"))
+        auto = s.get("folds", AUTO) == AUTO
         cfg = cls(
             strategy=choice(s, "strategy", "split", STRATEGIES, default="speaker"),
             val_ratio=number(s, "val_ratio", "split", default=0.15, lo=0, hi=1, hi_open=True),
@@ -57,17 +87,20 @@ class SplitConfig:
             val_speakers=string_list(s, "val_speakers", "split"),
             test_speakers=string_list(s, "test_speakers", "split"),
             test_corpus=s.get("test_corpus"),
-            folds=number(s, "folds", "split", default=0, integer=True, lo=0, allow_none=True) or 0,
+            folds=MAX_AUTO_FOLDS if auto else (_explicit_folds(s) or 0),
             fold=number(s, "fold", "split", default=0, integer=True),
+            auto_folds=auto,
         )
+        if auto and cfg.strategy != "speaker":  # speaker folds only make sense for the speaker strategy
+            cfg = dataclasses.replace(cfg, folds=0, auto_folds=False)
         if cfg.folds == 1:
             raise ParamsError("split.folds", "must be 0 or null (off: the ratio split) or K >= 2 speaker folds, got 1")
         if cfg.folds and cfg.strategy != "speaker":
             raise ParamsError("split.folds", f"speaker folds need split.strategy speaker, not {cfg.strategy!r} "
                                              f"(set split.folds: 0 for the {cfg.strategy} strategy)")
         if cfg.folds and not 0 <= cfg.fold < cfg.folds:
-            raise ParamsError("split.fold", f"must be in 0..{cfg.folds - 1} (split.folds is {cfg.folds}), "
-                                            f"got {cfg.fold}")
+            raise ParamsError("split.fold", f"must be in 0..{cfg.folds - 1} (split.folds is "
+                                            f"{'auto: at most ' if cfg.auto_folds else ''}{cfg.folds}), got {cfg.fold}")
         if not cfg.folds and cfg.fold != 0:
             raise ParamsError("split.fold", f"split.folds is off (0), so there is no fold {cfg.fold}: "
                                             f"set split.folds to K >= 2 to choose a test fold")
@@ -83,6 +116,48 @@ class SplitConfig:
         if both:
             raise ParamsError("split.val_speakers", f"speakers in both val and test: {', '.join(sorted(both))}")
         return cfg
+
+
+def _explicit_folds(s: dict):
+    value = s.get("folds")
+    if isinstance(value, str) and value != AUTO:
+        try:
+            value = int(value)
+        except ValueError:
+            raise ParamsError("split.folds", f"must be auto, 0 (off: the ratio split) or K >= 2 speaker folds, "
+                                             f"got {value!r}") from None
+    if isinstance(value, bool) or not (value is None or isinstance(value, int)) or (value or 0) < 0:
+        raise ParamsError("split.folds", f"must be auto, 0 (off: the ratio split) or K >= 2 speaker folds, "
+                                         f"got {value!r}")
+    return value
+
+
+def _folds_per_corpus(manifest_df: pd.DataFrame, folds: int, auto: bool) -> dict[str, int]:
+    if not auto:
+        return {c: folds for c in sorted(set(manifest_df["corpus"]))}
+    unit = _units(manifest_df, "speaker")
+    return {c: min(folds, int(unit[part.index].nunique())) for c, part in manifest_df.groupby("corpus", sort=True)}
+
+
+def _describe(per_corpus: dict[str, int]) -> str:
+    return ", ".join(f"{c} {k}" for c, k in per_corpus.items())
+
+
+def _unify_across_corpora(df: pd.DataFrame, unit: pd.Series, values: pd.Series, first=None) -> pd.Series:
+    """`values` (one per row) made equal within every unit whose rows span several corpora (byte-identical
+    recordings in two corpora): each takes the value of its rows in the first corpus by name, or `first(values)`
+    when given. Units within one corpus are untouched, so a corpus sharing no recording with another keeps
+    exactly its own draw."""
+    corpora = df.groupby(unit)["corpus"].nunique()
+    shared = set(corpora.index[corpora > 1])
+    if not shared:
+        return values
+    values = values.copy()
+    for u, rows in df[unit.isin(shared)].groupby(unit[unit.isin(shared)]).groups.items():
+        part = df.loc[rows]
+        chosen = first(values[rows]) if first is not None else values[part.index[part["corpus"] == part["corpus"].min()][0]]
+        values[rows] = chosen
+    return values
 
 
 def _units(df: pd.DataFrame, key: str) -> pd.Series:
@@ -125,6 +200,12 @@ def _assign_stratified(units: list, counts: np.ndarray, n_val: int, n_test: int,
 
 
 def split_by_speaker(df: pd.DataFrame, cfg: SplitConfig, notes: list[str]) -> pd.Series:
+    """train / val / test per row by ratios or explicit speaker lists, per corpus; a recording shared by two
+    corpora puts its speakers in the split its first corpus by name gave them."""
+    return _unify_across_corpora(df, _units(df, "speaker"), _split_by_speaker(df, cfg, notes))
+
+
+def _split_by_speaker(df: pd.DataFrame, cfg: SplitConfig, notes: list[str]) -> pd.Series:
     unit = _units(df, "speaker")
     out = pd.Series("train", index=df.index)
     explicit = bool(cfg.val_speakers or cfg.test_speakers)
@@ -201,25 +282,49 @@ def _deal_folds(counts: np.ndarray, sizes: np.ndarray, k: int, rng: np.random.Ge
     return best
 
 
-def speaker_folds(manifest_df: pd.DataFrame, folds: int, seed: int, notes: list[str] | None = None) -> pd.Series:
+def speaker_folds(manifest_df: pd.DataFrame, folds: int, seed: int, notes: list[str] | None = None,
+                  auto: bool = False) -> pd.Series:
     """Speaker -> fold index (0..folds-1), dealt per corpus from (seed, corpus) only, so adding a corpus
-    leaves the others' folds as they were. Speakers joined by byte-identical recordings share a fold."""
+    leaves the others' folds as they were. With `auto`, a corpus is dealt into min(folds, its speakers) folds
+    (one log line says how many each got). Speakers joined by byte-identical recordings share a fold, within a
+    corpus and across corpora (a recording in two corpora: the fold its first corpus by name gave it)."""
     if folds < 2:
         raise ParamsError("split.folds", f"speaker folds need K >= 2, got {folds}")
     unit = _units(manifest_df, "speaker")
+    per_corpus = _folds_per_corpus(manifest_df, folds, auto)
+    if auto:
+        log.info("split.folds auto: folds per corpus as its speakers allow (at most %d): %s", folds,
+                 ", ".join(f"{c} {k} ({part['speaker'].nunique()} speakers)"
+                           for (c, k), (_, part) in zip(per_corpus.items(), manifest_df.groupby("corpus", sort=True))))
     out = {}
     for corpus, part in manifest_df.groupby("corpus", sort=True):
+        k = per_corpus[corpus]
         units, counts = _label_matrix(part, unit[part.index])
         sizes = part.groupby(unit[part.index])["speaker"].nunique().reindex(units).to_numpy()
-        fold_of = dict(zip(units, _deal_folds(counts, sizes, folds, stable_rng(seed, "folds", corpus)).tolist()))
+        fold_of = dict(zip(units, _deal_folds(counts, sizes, k, stable_rng(seed, "folds", corpus)).tolist()))
         for speaker, u in dict(zip(part["speaker"], unit[part.index])).items():
             out[speaker] = fold_of[u]
         n_speakers = part["speaker"].nunique()
-        if notes is not None and n_speakers < folds:
+        if notes is not None and n_speakers < folds and not auto:
             empty = sorted(set(range(folds)) - {out[s] for s in part["speaker"].unique()})
             notes.append(f"{corpus}: {n_speakers} speakers for {folds} folds: fold(s) {', '.join(map(str, empty))} "
                          f"have no test speaker from {corpus}")
+    row_folds = _unify_across_corpora(manifest_df, unit, manifest_df["speaker"].map(out))
+    if not row_folds.equals(manifest_df["speaker"].map(out)) and notes is not None:
+        notes.append("recordings shared by two corpora (byte-identical) put their speakers in one fold: the fold "
+                     "of the first corpus by name")
+    out = dict(zip(manifest_df["speaker"], row_folds))
     return pd.Series(out, name="fold", dtype=int).sort_index()
+
+
+def fold_splits(manifest_df: pd.DataFrame, cfg: SplitConfig, notes: list[str] | None = None) -> list[pd.Series]:
+    """The train / val / test Series (manifest rows) of every fold the corpora give (cfg.folds, or with
+    split.folds auto as many as the corpora's speakers allow): what crossval trains and tests on."""
+    cfg = cfg.resolved(manifest_df, notes)
+    if cfg.folds < 2:
+        return []
+    folds = speaker_folds(manifest_df, cfg.folds, cfg.seed, notes, auto=cfg.auto_folds)
+    return [fold_split(manifest_df, cfg, k, notes, folds=folds) for k in range(cfg.folds)]
 
 
 def fold_split(manifest_df: pd.DataFrame, cfg: SplitConfig, fold: int, notes: list[str] | None = None,
@@ -230,7 +335,7 @@ def fold_split(manifest_df: pd.DataFrame, cfg: SplitConfig, fold: int, notes: li
     if not 0 <= fold < cfg.folds:
         raise ParamsError("split.fold", f"must be in 0..{cfg.folds - 1} (split.folds is {cfg.folds}), got {fold}")
     if folds is None:
-        folds = speaker_folds(manifest_df, cfg.folds, cfg.seed, notes)
+        folds = speaker_folds(manifest_df, cfg.folds, cfg.seed, notes, auto=cfg.auto_folds)
     out = pd.Series("train", index=manifest_df.index)
     out[manifest_df["speaker"].map(folds).to_numpy() == fold] = "test"
     if not (out == "test").any():
@@ -250,7 +355,7 @@ def fold_split(manifest_df: pd.DataFrame, cfg: SplitConfig, fold: int, notes: li
         assign = _assign_stratified(units, counts, n_val, 0, (cfg.val_ratio, 0.0),
                                     stable_rng(cfg.seed, "fold-val", corpus, fold))
         out[part.index] = unit[part.index].map(assign).to_numpy()
-    return out
+    return _unify_across_corpora(manifest_df, unit, out)
 
 
 def split_random(df: pd.DataFrame, cfg: SplitConfig) -> pd.Series:
@@ -284,15 +389,18 @@ def split_corpus(df: pd.DataFrame, cfg: SplitConfig) -> pd.Series:
         assign = _assign_stratified(units, counts, n_val, 0, (inner.val_ratio, 0.0),
                                     stable_rng(cfg.seed, "split-val", corpus))
         out[part.index] = unit[part.index].map(assign).to_numpy()
-    return out
+    # a recording the held-out corpus shares with a training corpus takes its speakers there to test
+    return _unify_across_corpora(df, _units(df, "speaker"), out,
+                                 first=lambda v: "test" if (v == "test").any() else v.iloc[0])
 
 
 def make_split(manifest: pd.DataFrame, cfg: SplitConfig) -> tuple[pd.DataFrame, list[str]]:
     df = manifest.copy()
     notes: list[str] = []
+    cfg = cfg.resolved(df, notes)
     df["fold"] = NO_FOLD
     if cfg.folds:
-        folds = speaker_folds(df, cfg.folds, cfg.seed, notes)
+        folds = speaker_folds(df, cfg.folds, cfg.seed, notes, auto=cfg.auto_folds)
         df["fold"] = df["speaker"].map(folds).astype(int)
     if cfg.strategy == "speaker" and cfg.folds and not (cfg.val_speakers or cfg.test_speakers):
         df["split"] = fold_split(df, cfg, cfg.fold, notes, folds)
@@ -331,7 +439,7 @@ def report(df: pd.DataFrame, notes: list[str], cfg: SplitConfig) -> dict:
         }
     out = {"strategy": cfg.strategy, "seed": cfg.seed, "splits": counts, "notes": notes}
     if cfg.folds:
-        out["folds"] = {"k": cfg.folds, "test_fold": cfg.fold, "speakers": fold_table(df)}
+        out["folds"] = {"k": cfg.folds, "auto": cfg.auto_folds, "test_fold": cfg.fold, "speakers": fold_table(df)}
     return out
 
 
@@ -359,13 +467,14 @@ def run(params: dict) -> pd.DataFrame:
         raise UserError(f"{MANIFEST} not found: run the ingest stage first (dvc repro ingest)")
     manifest = pd.read_parquet(MANIFEST)
     df, notes = make_split(manifest, cfg)
+    cfg = cfg.resolved(manifest)  # split.folds auto: the folds the corpora gave
     for note in notes:
         log.warning(note)
     write_parquet(SPLIT_FILE, df)
     write_json(SPLIT_SUMMARY, report(df, notes, cfg))
     print(format_table(df))
     if cfg.folds:
-        print(f"speaker folds (split.folds {cfg.folds}, test fold {cfg.fold}):")
+        print(f"speaker folds (split.folds {'auto, ' if cfg.auto_folds else ''}{cfg.folds}, test fold {cfg.fold}):")
         for corpus, table in fold_table(df).items():
             print(f"  {corpus}: " + "; ".join(f"{f}: {' '.join(s)}" for f, s in table.items()))
     return df

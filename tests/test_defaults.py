@@ -85,7 +85,6 @@ def _reader(module_name: str, qualname: str):
 # Code defaults that differ from params.yaml on purpose, with the reason: switches whose code default is
 # "off" (what a params file without the key, or a library caller, gets), which the recipe turns on.
 INTENDED = {
-    ("pipeline.split", "folds"): "0 = the ratio split; the recipe uses speaker folds",
     ("pipeline.train", "schedule"): "plateau = the papers' (EarlyStopping + ReduceLROnPlateau); the recipe: cosine",
     ("pipeline.train", "speaker_norm"): "off unless asked; the recipe z-scores feature inputs per speaker",
 }

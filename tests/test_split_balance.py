@@ -26,7 +26,7 @@ def manifest(speakers_per_corpus={"ravdess": 10, "cremad": 12, "tess": 2}, per_l
 
 
 def params(**split):
-    base = {"strategy": "speaker", "val_ratio": 0.15, "test_ratio": 0.2, "seed": 1}
+    base = {"strategy": "speaker", "val_ratio": 0.15, "test_ratio": 0.2, "seed": 1, "folds": 0}  # 0: the ratio split
     base.update(split)
     return {"split": base}
 
@@ -264,3 +264,72 @@ def test_bad_balance_params_name_the_key():
                           "augment": {"gaussian_noise": {"min_snr_db": 30, "max_snr_db": 10}}})
     with pytest.raises(ParamsError, match=r"augment\.gaussian_noise\.amplitude: replaced by min_snr_db"):
         plan(split_df(), {"balance": {"method": "none"}, "augment": {"gaussian_noise": {"amplitude": 0.005}}})
+
+
+def test_auto_folds_give_each_corpus_as_many_folds_as_its_speakers_allow(caplog):
+    import logging
+
+    m = manifest({"ravdess": 10, "tess": 2})
+    cfg = SplitConfig.from_params(params(folds="auto"))
+    assert cfg.auto_folds and SplitConfig.from_params({"split": {}}).auto_folds  # the default
+    with caplog.at_level(logging.INFO, logger="pipeline.split"):
+        folds = speaker_folds(m, cfg.folds, cfg.seed, auto=True)
+    said = [r.getMessage() for r in caplog.records if "auto" in r.getMessage()]
+    assert len(said) == 1 and "ravdess 5 (10 speakers)" in said[0] and "tess 2 (2 speakers)" in said[0]
+    assert sorted(folds[folds.index.str.startswith("tess")]) == [0, 1]
+    assert folds[folds.index.str.startswith("ravdess")].value_counts().tolist() == [2] * 5
+    # ravdess alone, auto: the same folds as split.folds 5 (its speakers allow 5)
+    assert speaker_folds(m[m.corpus == "ravdess"], 5, cfg.seed, auto=True).equals(
+        speaker_folds(m[m.corpus == "ravdess"], 5, cfg.seed))
+    df, notes = make_split(manifest({"tess": 2}), cfg)
+    assert sorted(df["fold"].unique()) == [0, 1] and set(df["split"]) == {"train", "test"}  # no val speaker
+    assert report(df, notes, cfg.resolved(df))["folds"]["k"] == 2
+
+
+def test_auto_folds_check_the_test_fold_against_what_the_corpora_give():
+    cfg = SplitConfig.from_params(params(folds="auto", fold=3))
+    with pytest.raises(ParamsError, match=r"split.fold.*auto gives 2 folds here \(tess 2\)"):
+        make_split(manifest({"tess": 2}), cfg)
+    with pytest.raises(ParamsError, match="split.fold"):
+        SplitConfig.from_params(params(folds="auto", fold=5))  # never more than 5
+    # one speaker per corpus: no speaker folds at all, the ratio split, and a note
+    one = manifest({"tess": 1})
+    df, notes = make_split(one, SplitConfig.from_params(params(folds="auto")))
+    assert (df["fold"] == -1).all() and any("no corpus has two speakers" in n for n in notes)
+
+
+def test_an_explicit_number_of_folds_keeps_the_strict_check():
+    empty = min(set(range(5)) - set(speaker_folds(manifest({"tess": 2}), 5, seed=1)))
+    with pytest.raises(ParamsError, match=f"fold {empty} of 5 has no test speaker.*split.folds <= 2"):
+        make_split(manifest({"tess": 2}), SplitConfig.from_params(params(folds=5, fold=empty)))
+    with pytest.raises(ParamsError, match="split.folds"):
+        SplitConfig.from_params(params(folds="some"))
+
+
+@pytest.mark.parametrize("split_params", [{"folds": "auto", "fold": 1}, {"folds": 5, "fold": 2}, {},
+                                          {"strategy": "random"}, {"test_speakers": ["ravdess:03"]}])
+def test_a_recording_in_two_corpora_lands_in_one_fold_and_split(split_params):
+    m = manifest({"cremad": 12, "ravdess": 10})
+    # ravdess:04 and cremad:07 both hold one byte-identical recording (say, one corpus redistributes the other)
+    shared = (m.speaker.isin(["ravdess:04", "cremad:07"])) & (m.utt_id.str.endswith("angry_0"))
+    m.loc[shared, "content_hash"] = "same-bytes"
+    df, _ = make_split(m, SplitConfig.from_params(params(**split_params)))
+    assert df[df.content_hash == "same-bytes"]["split"].nunique() == 1
+    assert df[df.speaker.isin(["ravdess:04", "cremad:07"])]["fold"].nunique() == 1
+    if split_params.get("strategy") == "random" or "test_speakers" in split_params:
+        return  # random leaks speakers by design (the recording is kept together); lists name other corpora
+    assert (df.groupby("speaker")["split"].nunique() == 1).all()
+    # a corpus that shares no recording keeps its own draw whatever the others hold
+    other = manifest({"tess": 8}).assign(content_hash=lambda d: "t" + d.content_hash)
+    alone, _ = make_split(other, SplitConfig.from_params(params(**split_params)))
+    mixed, _ = make_split(pd.concat([m, other], ignore_index=True), SplitConfig.from_params(params(**split_params)))
+    tess = mixed[mixed.corpus == "tess"].set_index("utt_id")
+    assert (alone.set_index("utt_id").loc[tess.index, ["split", "fold"]] == tess[["split", "fold"]]).all().all()
+
+
+def test_leave_one_corpus_out_takes_a_recording_it_shares_to_test():
+    m = manifest({"cremad": 12, "ravdess": 10})
+    shared = (m.speaker.isin(["ravdess:04", "cremad:07"])) & (m.utt_id.str.endswith("angry_0"))
+    m.loc[shared, "content_hash"] = "same-bytes"
+    df, _ = make_split(m, SplitConfig.from_params(params(strategy="corpus", test_corpus="ravdess")))
+    assert set(df[df.speaker.isin(["ravdess:04", "cremad:07"])]["split"]) == {"test"}
