@@ -1,12 +1,15 @@
 """Stage 3, balance: the render plan, one row per image to render.
 
-Training split only: `none`, `undersample` (every class down to the rarest, or to `target`) or
-`oversample` (every class up to the largest, or to `target`, cycling through the class's files in a
-seeded order; each extra copy augmented). A class above the target keeps a seeded random subset of its
-files (not the first ones by id, which would drop whole corpora in alphabetical order). Val and test
-pass through untouched: augmenting or resampling them would make the reported figures meaningless.
-The augmentation parameters of each copy are drawn here from a seed derived from the params seed and
-the copy's id, and recorded in the plan; render applies them to the standardised source.
+Every original utterance is rendered, whatever the balancing: undersampling is a selection the train stage
+and crossval make at training time (pipeline.balancing), so balancing never changes a test set, and switching
+between none and undersample leaves the plan, and so the shards, as they are. Oversampling adds augmented
+copies of training files: the plan holds every copy that any training set will ask for, the train stage's
+training split and, with speaker folds, each cross-validation fold's training speakers (and training +
+validation speakers, for crossval's refit). A copy's id and augmentation derive from balance.seed and its
+source's id alone, so a copy wanted by several folds is one rendered row. Val and test are never augmented or
+resampled: that would make the reported figures meaningless. The augmentation parameters of each copy are
+drawn here from a seed derived from the params seed and the copy's id, and recorded in the plan; render
+applies them to the standardised source.
 """
 from __future__ import annotations
 
@@ -19,83 +22,90 @@ import pandas as pd
 
 from pipeline import TARGET_LABELS
 from pipeline.augment import Augmenter
+from pipeline.balancing import METHODS, BalanceConfig  # noqa: F401 (METHODS: the choices, for callers)
 from pipeline.errors import UserError
 from pipeline.io import write_json, write_parquet
-from pipeline.params import choice, load, number, section
+from pipeline.params import boolean, load, section
 from pipeline.paths import BALANCE_SUMMARY, RENDER_PLAN, SPLIT_FILE
-from pipeline.seeding import stable_rng
 
 log = logging.getLogger("pipeline.balance")
-
-METHODS = ("none", "undersample", "oversample")
 
 
 def settings(params: dict) -> tuple[str, int | None, int, Augmenter]:
     """(method, target, seed, augmenter) from `balance` and `augment`; ParamsError names a bad key."""
-    b = section(params, "balance", keys=("method", "target", "seed"))
-    method = choice(b, "method", "balance", METHODS, default="none")
-    target = number(b, "target", "balance", default=None, lo=1, integer=True, allow_none=True)
-    seed = number(b, "seed", "balance", default=42, integer=True)
-    return method, target, seed, Augmenter.from_params(params)  # checked even when unused
+    cfg = BalanceConfig.from_params(params)
+    return cfg.method, cfg.target, cfg.seed, Augmenter.from_params(params)  # checked even when unused
+
+
+def training_sets(split_df: pd.DataFrame, params: dict) -> list[tuple[str, np.ndarray]]:
+    """(name, row mask) of every training set the train stage and crossval will balance: the training split,
+    and with speaker folds each fold's training speakers, plus training + validation speakers when crossval
+    refits (crossval.refit)."""
+    from pipeline.split import SplitConfig, fold_splits
+
+    sets = [("train split", (split_df["split"] == "train").to_numpy())]
+    cfg = SplitConfig.from_params(params)
+    if cfg.strategy == "speaker" and cfg.folds:
+        refit = boolean(section(params, "crossval"), "refit", "crossval", True)
+        manifest = split_df.drop(columns=[c for c in SPLIT_COLUMNS if c in split_df.columns])
+        for k, split in enumerate(fold_splits(manifest, cfg)):
+            sets.append((f"fold {k}", (split == "train").to_numpy()))
+            if refit:
+                sets.append((f"fold {k} refit", split.isin(["train", "val"]).to_numpy()))
+    return sets
 
 
 def plan(split_df: pd.DataFrame, params: dict) -> pd.DataFrame:
-    method, target, seed, augmenter = settings(params)
-
+    """Every original, plus every augmented copy a training set asks for (training_sets); with the split
+    columns of split_df (dropped before the plan is written)."""
+    cfg = BalanceConfig.from_params(params)
+    augmenter = Augmenter.from_params(params)
     df = split_df.copy()
     df["item_id"] = df["corpus"] + "_" + df["utt_id"]
     df["augmented"] = False
     df["copy"] = 0
     df["augmentation"] = ""
-    train = df[df["split"] == "train"]
-    rest = df[df["split"] != "train"]
-    if method == "none" or train.empty:
-        return df.sort_values(["split", "corpus", "item_id"]).reset_index(drop=True)
-
-    counts = train["label"].value_counts()
-    parts = []
-    if method == "undersample":
-        n = target or int(counts.min())  # classes smaller than a given target keep all their files
-        for label, group in train.groupby("label"):
-            parts.append(_subset(group, n, stable_rng(seed, "undersample", label)))
-    else:
-        n = target or counts.max()
-        for label, group in train.groupby("label"):
-            rng = stable_rng(seed, "oversample", label)
-            group = _subset(group, n, rng)  # the originals (a random subset when above the target)
-            parts.append(group)
-            order = rng.permutation(len(group))  # which files get the first copies: none by name
+    parts = [df]
+    if cfg.method == "oversample":
+        wanted: dict[str, tuple[str, int]] = {}
+        for _, mask in training_sets(df, params):
+            _, copies = cfg.select(df.loc[mask, ["item_id", "label"]])
+            wanted.update(zip(copies["item_id"], zip(copies["source"], copies["copy"])))
+        if wanted:
+            by_id = df.set_index("item_id")
             rows = []
-            for k in range(max(0, n - len(group))):
-                src = group.iloc[order[k % len(group)]].copy()
-                copy = k // len(group) + 1
-                src["item_id"] = f"{src['item_id']}_aug{copy:02d}"
+            for item_id, (source, copy) in sorted(wanted.items()):
+                src = by_id.loc[source].copy()
+                src["item_id"] = item_id
                 src["augmented"] = True
-                src["copy"] = copy
-                src["augmentation"] = json.dumps(augmenter.sample(seed, src["item_id"]), sort_keys=True)
+                src["copy"] = int(copy)
+                src["augmentation"] = json.dumps(augmenter.sample(cfg.seed, item_id), sort_keys=True)
                 rows.append(src)
-            if rows:
-                parts.append(pd.DataFrame(rows))
-    out = pd.concat(parts + [rest], ignore_index=True)
+            copies_df = pd.DataFrame(rows).reset_index(drop=True)
+            copies_df["split"] = "train"  # copies are training data only, whatever split their source is in now
+            parts.append(copies_df)
+    out = pd.concat(parts, ignore_index=True)
     return out.sort_values(["split", "corpus", "item_id"]).reset_index(drop=True)
 
 
-def _subset(group: pd.DataFrame, n: int, rng: np.random.Generator) -> pd.DataFrame:
-    """All of a class's files when it has at most n, else a random n of them drawn from rng; in id order."""
-    group = group.sort_values("item_id")
-    if len(group) <= n:
-        return group
-    return group.iloc[np.sort(rng.choice(len(group), size=n, replace=False))]
-
-
 def summarise(plan_df: pd.DataFrame, params: dict) -> dict:
-    b = section(params, "balance")
-    train = plan_df[plan_df["split"] == "train"]
+    """What the train stage trains on (its training split, balanced) and what the plan renders."""
+    from pipeline.balancing import training_mask
+
+    cfg = BalanceConfig.from_params(params)
+    originals = plan_df[~plan_df["augmented"]]
+    sources = set(originals.loc[originals["split"] == "train", "item_id"])
+    # the training split's originals and the copies rendered of them, as the train stage loads them
+    candidates = plan_df[(plan_df["corpus"] + "_" + plan_df["utt_id"]).isin(sources)]
+    train = candidates[training_mask(candidates, cfg)]
     table = pd.crosstab(train["label"], train["augmented"]).reindex(index=list(TARGET_LABELS), fill_value=0)
-    return {"method": b.get("method", "none"),
+    return {"method": cfg.method,
             "train_by_label": {lab: {"original": int(table.loc[lab].get(False, 0)),
                                      "augmented": int(table.loc[lab].get(True, 0))} for lab in table.index},
-            "rows_by_split": {k: int(v) for k, v in plan_df["split"].value_counts().items()}}
+            "rows_by_split": {k: int(v) for k, v in originals["split"].value_counts().items()},
+            "copies_rendered": int(plan_df["augmented"].sum()),
+            "training_sets": [name for name, _ in training_sets(originals, params)] if cfg.method == "oversample"
+            else ["train split"]}
 
 
 # The plan says what to render, not where it goes: without these columns a new fold or split seed leaves
@@ -111,10 +121,12 @@ def run(params: dict) -> pd.DataFrame:
     write_parquet(RENDER_PLAN, to_render.sort_values(["corpus", "item_id"]).reset_index(drop=True))
     summary = summarise(plan_df, params)
     write_json(BALANCE_SUMMARY, summary)
-    lines = [f"balance: method {summary['method']}; training images per label (original + augmented):"]
+    lines = [f"balance: method {summary['method']}; the train stage's training images per label "
+             f"(original + augmented):"]
     lines += [f"  {lab:<9} {v['original']:>6} + {v['augmented']:>6}" for lab, v in summary["train_by_label"].items()]
-    lines.append("  rows to render per split: " + ", ".join(f"{k} {v}" for k, v in
-                                                             sorted(summary["rows_by_split"].items())))
+    lines.append("  originals to render per split (all of them, whatever the balancing): "
+                 + ", ".join(f"{k} {v}" for k, v in sorted(summary["rows_by_split"].items()))
+                 + f"; augmented copies {summary['copies_rendered']} (for: {', '.join(summary['training_sets'])})")
     print("\n".join(lines))
     return plan_df
 

@@ -95,7 +95,7 @@ def _train_and_score(train_cfg, input_kind: str, data, parts: dict, classes: lis
     from pipeline.model_card import inputs
     from pipeline.train import build_card, fit
 
-    tr = data.subset(parts["train"])
+    tr = data.training(parts["train"])
     card = build_card(train_cfg, input_kind, classes, tr, settings)
     x_tr = inputs(tr.x, tr.meta["speaker"].to_numpy(), card)
     va = data.subset(parts["val"]) if parts["val"].any() else None
@@ -274,13 +274,16 @@ def run(params: dict) -> dict:
     quiet_tensorflow()
     module = zoo.get(train_cfg.model)
     originals = lambda meta: ~meta["augmented"].to_numpy(dtype=bool)  # noqa: E731 (copies follow one split)
-    data = load_rows(module.INPUT, select=originals)
+    from pipeline.balancing import balanced  # data.training(mask): a fold's rows to train on, balanced as train's
+
+    data = balanced(load_rows(module.INPUT, select=originals), params,
+                    copies=lambda: load_rows(module.INPUT, select=lambda meta: ~originals(meta)))
     rendered = set(zip(data.meta["corpus"], data.meta["utt_id"]))
     unrendered = sum((c, u) not in rendered for c, u in zip(manifest["corpus"], manifest["utt_id"]))
-    if unrendered:  # undersampling leaves originals out of the render plan; render may quarantine some
-        notes.append(f"{unrendered} of {len(manifest)} utterances of the manifest are not in the shards (balance "
-                     f"{params.get('balance', {}).get('method')!r} left them out, or render quarantined them): "
-                     f"the folds cover the other {len(manifest) - unrendered}; balance.method none renders all")
+    if unrendered:  # every original is rendered whatever the balancing; render may quarantine some
+        notes.append(f"{unrendered} of {len(manifest)} utterances of the manifest are not in the shards (render "
+                     f"quarantined them: {Path('data/processed/render_quarantine.csv')}): the folds cover the other "
+                     f"{len(manifest) - unrendered}")
     settings = model_card.shard_settings(shard_files())
     baseline_x = (load_rows(zoo.BASELINE_INPUT, select=originals, needed_by="the crossval baseline").x
                   if cv.baseline else None)

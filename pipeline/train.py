@@ -250,7 +250,9 @@ def run(params: dict) -> dict:
 
     shards = shard_files()
     settings = model_card.shard_settings(shards)
-    train = load_split("train", module.INPUT)
+    from pipeline.balancing import BalanceConfig, select_training
+
+    train = select_training(load_split("train", module.INPUT), BalanceConfig.from_params(params))  # balance.*
     val = load_split("val", module.INPUT)
     if len(train) == 0:
         raise UserError("the training split is empty")

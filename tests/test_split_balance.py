@@ -8,6 +8,7 @@ import pytest
 from pipeline import TARGET_LABELS
 from pipeline.augment import Augmenter, apply_recorded
 from pipeline.balance import plan
+from pipeline.balancing import BalanceConfig, training_mask
 from pipeline.errors import ParamsError
 from pipeline.split import SplitConfig, fold_split, make_split, report, speaker_folds
 
@@ -192,15 +193,25 @@ BALANCE = {"augment": {"time_stretch": {"p": 1.0, "min_rate": 0.8, "max_rate": 1
                        "gaussian_noise": {"p": 1.0, "min_snr_db": 15, "max_snr_db": 30}}}
 
 
-def test_undersample_only_touches_train():
+def _trained_on(plan_df: pd.DataFrame, params: dict, split: str = "train") -> pd.DataFrame:
+    """What the train stage trains on: the split's originals and the copies rendered of them, balanced."""
+    sources = set(plan_df.loc[~plan_df.augmented & (plan_df.split == split), "item_id"])
+    candidates = plan_df[(plan_df.corpus + "_" + plan_df.utt_id).isin(sources)]
+    return candidates[training_mask(candidates, BalanceConfig.from_params(params))]
+
+
+def test_undersample_renders_every_original_and_trains_on_a_balanced_subset():
     df = split_df()
-    out = plan(df, dict(BALANCE, balance={"method": "undersample", "seed": 1}))
-    train = out[out.split == "train"]
-    counts = train.label.value_counts()
+    p = dict(BALANCE, balance={"method": "undersample", "seed": 1})
+    out = plan(df, p)
+    assert len(out) == len(df) and not out.augmented.any()  # every original, val and test untouched
+    assert out.drop(columns=["item_id", "augmented", "copy", "augmentation"]).equals(
+        df.sort_values(["split", "corpus", "utt_id"]).reset_index(drop=True)[out.columns.drop(
+            ["item_id", "augmented", "copy", "augmentation"])])
+    trained = _trained_on(out, p)
+    counts = trained.label.value_counts()
     assert counts.nunique() == 1 and counts.iloc[0] == df[df.split == "train"].label.value_counts().min()
-    pd.testing.assert_frame_equal(out[out.split != "train"][df.columns].sort_values("utt_id").reset_index(drop=True),
-                                  df[df.split != "train"].sort_values("utt_id").reset_index(drop=True),
-                                  check_like=True)
+    assert plan(df, dict(p, balance={"method": "none"})).equals(out)  # none and undersample: one render plan
 
 
 def test_oversample_augments_train_copies_only_and_is_deterministic():
@@ -208,15 +219,65 @@ def test_oversample_augments_train_copies_only_and_is_deterministic():
     p = dict(BALANCE, balance={"method": "oversample", "seed": 5})
     a, b = plan(df, p), plan(df, p)
     pd.testing.assert_frame_equal(a, b)
-    train = a[a.split == "train"]
-    assert train.label.value_counts().nunique() == 1
-    assert train.augmented.any() and not a[a.split != "train"].augmented.any()
-    aug = train[train.augmented].iloc[0]
+    trained = _trained_on(a, p)
+    assert trained.label.value_counts().nunique() == 1 and trained.augmented.any()
+    assert not a[a.split != "train"].augmented.any() and len(a[~a.augmented]) == len(df)
+    aug = a[a.augmented].iloc[0]
     recorded = json.loads(aug["augmentation"])
     assert 0.8 <= recorded["time_stretch"]["rate"] <= 1.2
     assert -2 <= recorded["pitch_shift"]["semitones"] <= 2
     assert 15 <= recorded["gaussian_noise"]["snr_db"] <= 30
     assert a.item_id.is_unique
+
+
+def test_the_plan_renders_the_copies_every_folds_training_speakers_need():
+    """crossval balances each fold's training speakers (and, for its refit, training + validation speakers)
+    exactly as the train stage does: every copy any of them asks for is in the render plan."""
+    from pipeline.split import fold_splits
+
+    df = split_df()
+    p = dict(BALANCE, balance={"method": "oversample", "seed": 5}, split={"folds": 5, "seed": 1, "val_ratio": 0.15})
+    out = plan(df, p)
+    rendered = set(out.loc[out.augmented, "item_id"])
+    cfg, originals = BalanceConfig.from_params(p), out[~out.augmented]
+    splits = fold_splits(df.drop(columns=["split", "fold"]), SplitConfig.from_params(p))
+    assert len(splits) == 5
+    for split in splits:
+        for training in (split == "train", split.isin(["train", "val"])):
+            part = df.loc[training].assign(item_id=lambda d: d.corpus + "_" + d.utt_id)
+            _, copies = cfg.select(part[["item_id", "label"]])
+            assert len(copies) and set(copies.item_id) <= rendered
+    # a copy asked for by several training sets is one row, the same augmentation whoever asks
+    assert out.item_id.is_unique and len(rendered) < 11 * 5 * len(set(df.label))
+    again = plan(df, dict(p, split=dict(p["split"], fold=3)))  # another test fold: the same plan
+    assert again.drop(columns=["split", "fold"]).equals(out.drop(columns=["split", "fold"]))
+    assert len(originals) == len(df)
+
+
+def test_crossval_trains_each_fold_balanced_and_tests_every_file():
+    from pipeline.balancing import BalancedRows
+    from pipeline.dataset import SplitData
+
+    df = split_df()
+    p = dict(BALANCE, balance={"method": "oversample", "seed": 5}, split={"folds": 5, "seed": 1})
+    out = plan(df, p)
+
+    def data(rows):
+        return SplitData(x=np.arange(len(rows), dtype=np.float32)[:, None], labels=rows.label.to_numpy(),
+                         meta=rows.reset_index(drop=True))
+
+    originals, copies = out[~out.augmented], out[out.augmented]
+    for method in ("undersample", "oversample"):
+        q = dict(p, balance=dict(p["balance"], method=method))
+        rows = BalancedRows(data(originals), BalanceConfig.from_params(q), lambda: data(copies))
+        for fold in range(5):
+            train = (originals.fold != fold).to_numpy()
+            got = rows.training(train)
+            assert set(got.meta.loc[~got.meta.augmented, "item_id"]) <= set(originals.item_id[train])
+            assert set(got.meta.loc[got.meta.augmented, "utt_id"]) <= set(originals.utt_id[train])  # no test source
+            assert got.meta.label.value_counts().nunique() == 1, (method, fold)
+            assert (got.meta.augmented.any()) == (method == "oversample")
+        assert len(rows) == len(originals)  # every original stays in the data: each test fold scores all of it
 
 
 def test_recorded_augmentation_gives_byte_identical_audio():
@@ -236,18 +297,20 @@ def test_a_target_below_a_class_size_draws_a_seeded_subset_not_the_first_by_id(m
     # two corpora; by id, every "acorpus" file sorts before every "zcorpus" one
     m = pd.concat([manifest({"acorpus": 4}, per_label=3), manifest({"zcorpus": 4}, per_label=3)])
     df = m.assign(split="train", fold=-1).reset_index(drop=True)
-    p = dict(BALANCE, balance={"method": method, "target": 8, "seed": 3})
+    p = dict(BALANCE, balance={"method": method, "target": 8, "seed": 3}, split={"folds": 0})
     out = plan(df, p)
     assert out.equals(plan(df, p))  # deterministic
-    for label, group in out[~out.augmented].groupby("label"):
+    trained = _trained_on(out, p)
+    for label, group in trained[~trained.augmented].groupby("label"):
         assert len(group) == 8 and set(group.corpus) == {"acorpus", "zcorpus"}, (label, group.item_id.tolist())
-    assert not out.equals(plan(df, dict(p, balance=dict(p["balance"], seed=4))))
+    other = dict(p, balance=dict(p["balance"], seed=4))
+    assert not trained.equals(_trained_on(plan(df, other), other))
 
 
 def test_oversampled_copies_are_spread_over_the_class_not_given_to_the_first_files():
     m = pd.concat([manifest({"acorpus": 4}, per_label=3), manifest({"zcorpus": 4}, per_label=3)])
     df = m.assign(split="train", fold=-1).reset_index(drop=True)
-    out = plan(df, dict(BALANCE, balance={"method": "oversample", "target": 30, "seed": 3}))
+    out = plan(df, dict(BALANCE, balance={"method": "oversample", "target": 30, "seed": 3}, split={"folds": 0}))
     copies = out[out.augmented]
     assert (copies.groupby("label").size() == 30 - 24).all()
     assert set(copies.corpus) == {"acorpus", "zcorpus"}  # 6 copies out of 24 files: not all from acorpus
