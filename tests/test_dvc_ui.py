@@ -93,6 +93,17 @@ def test_dvc_yaml_declares_metrics_cv_first_then_test_then_training():
     assert dvc_yaml["metrics"][:3] == [CV, "metrics/metrics.json", "metrics/train/metrics.json"]
 
 
+def test_every_stage_run_can_be_shared_through_the_run_cache():
+    """DVC saves no run-cache for a stage with a `cache: false` output that is neither a metric nor a plot
+    (treeverse/dvc#8738), and pushes no `cache: false` output at all, so a colleague could not restore such a
+    run from the team's remote: every output is DVC-cached but for a stage that always runs."""
+    for name, stage in yaml.safe_load((REPO / "dvc.yaml").read_text())["stages"].items():
+        declared = [o for kind in ("outs", "metrics", "plots") for o in stage.get(kind, [])]
+        uncached = [next(iter(o)) for o in declared
+                    if isinstance(o, dict) and next(iter(o.values())).get("cache") is False]
+        assert uncached == [] or stage.get("always_changed"), (name, uncached)
+
+
 def test_exp_show_leads_with_cross_validation_then_test_and_names_need_no_file_prefix(ui_repo):
     header = next(csv.reader(io.StringIO(_dvc(ui_repo, "exp", "show", "--csv"))))
     metrics = header[header.index("parent") + 1:]

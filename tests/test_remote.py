@@ -81,14 +81,31 @@ def test_pull_with_run_cache_then_repro_recomputes_nothing(repo, tmp_path):
 
     # The run-cache itself: a lock file that does not record a run (a colleague's experiment, another branch)
     # still finds it by command, dependencies and params. DVC keeps no run-cache for a stage with a
-    # `cache: false` output that is not a metric or plot (dvc#8738): here every stage but demo, whose
-    # summaries are committed to git, so demo is the stage that shows it.
+    # `cache: false` output that is not a metric or plot (dvc#8738) and pushes no `cache: false` output, so
+    # every output of every stage (metrics and reports included) is DVC-cached: the stages that matter
+    # (render, train) come back from the team's run-cache, not only the demo.
+    expected = {"demo": sorted(p.relative_to(pusher) for p in (pusher / "data/demo").rglob("*.wav")),
+                "render": {p.name: p.read_bytes() for p in (pusher / "data/processed/shards").glob("*.parquet")},
+                "train": (pusher / "models/model.keras").read_bytes()}
     lock = yaml.safe_load((puller / "dvc.lock").read_text())
-    del lock["stages"]["demo"]
+    for stage in ("demo", "render", "train"):
+        del lock["stages"][stage]
     (puller / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
-    shutil.rmtree(puller / "data/demo")
-    log = run_ok([*DVC, "repro", "demo"], puller, env, timeout=TIMEOUT).stdout
-    assert "Stage 'demo' is cached - skipping run, checking out outputs" in log, log
+    for path in ("data/demo", "data/processed/shards", "models", "metrics/render.json", "metrics/train/metrics.json"):
+        target = puller / path
+        shutil.rmtree(target) if target.is_dir() else target.unlink()
+    log = run_ok([*DVC, "repro"], puller, env, timeout=TIMEOUT).stdout
+    for stage in ("demo", "render", "train"):
+        assert f"Stage '{stage}' is cached - skipping run, checking out outputs" in log, log
     assert set(re.findall(r"Running stage '(\w+)'", log)) <= ALWAYS, log
     wavs = sorted(p.relative_to(puller) for p in (puller / "data/demo").rglob("*.wav"))
-    assert wavs == sorted(p.relative_to(pusher) for p in (pusher / "data/demo").rglob("*.wav"))
+    assert wavs == expected["demo"]
+    assert {p.name: p.read_bytes() for p in (puller / "data/processed/shards").glob("*.parquet")} == expected["render"]
+    assert (puller / "models/model.keras").read_bytes() == expected["train"]
+    for summary in ("metrics/render.json", "metrics/train/metrics.json"):  # a summary, a metric: both DVC-cached
+        assert (puller / summary).read_bytes() == (pusher / summary).read_bytes()
+    # every stage but inventory (always changed) has a run-cache entry to share
+    saved = {yaml.safe_load(f.read_text())["cmd"] for f in (tmp_path / "remote" / "runs").rglob("*") if f.is_file()}
+    commands = {s["cmd"] for name, s in yaml.safe_load((pusher / "dvc.yaml").read_text())["stages"].items()
+                if name not in ALWAYS}
+    assert commands <= saved, commands - saved
