@@ -101,3 +101,19 @@ def test_feature_models_get_their_column_even_when_params_do_not_ask(tmp_path):
     sf.write(path, speech_like(1.5, 16000), 16000)
     prepared = prepare(path, *configs(params, "mfcc"), "mfcc")
     assert prepared.error is None and prepared.inputs[0].ndim == 3 and prepared.inputs[0].shape[-1] == 1
+
+
+def test_a_functionals_model_reads_the_whole_trimmed_recording_as_render_does(tmp_path):
+    path = tmp_path / "long.wav"
+    sf.write(path, speech_like(5.0, 22050), 22050)  # longer than the 3-s window
+    acfg, fcfg = configs(PARAMS, "egemaps")
+    assert fcfg.functionals_on == "speech"
+    prepared = prepare(path, acfg, fcfg, "egemaps")
+    samples, sr = audio.read(path)
+    speech = audio.prepare(samples, sr, acfg)
+    assert len(prepared.inputs) == 1 and len(speech) > acfg.n_samples  # one input per file, not per window
+    np.testing.assert_array_equal(prepared.inputs[0], features.smile_functionals(speech, acfg.sample_rate, "egemaps"))
+    # a card from before functionals_on: the window, as that model was trained
+    old = card_for(PARAMS, "egemaps")
+    del old["features"]["functionals_on"]
+    assert model_card.configs(old)[1].functionals_on == "window"
