@@ -13,10 +13,17 @@ then times, per set and per corpus-like rate:
 
   (a) the papers' way, one process: librosa.load (resampled to params' audio.sample_rate, as ours is)
       + librosa.feature.melspectrogram + librosa.power_to_db + a matplotlib figure + specshow + savefig;
-  (b) ours, one worker process: pipeline.audio.read + standardise + pipeline.features.render
-      (the exact calls the render stage and predict make), PNG bytes written to a file like (a);
-  (c) ours on a multiprocessing Pool of all cores;
+  (b) ours, one worker process: what the render stage computes for a clip it has not seen, with params.yaml's
+      recipe: pipeline.audio.read + prepare (the speech) + fit (the window) + pipeline.features.outputs of the
+      image and the kinds render.needed_kinds(params) names (the model's inputs, the crossval baseline's,
+      features.extra), the functionals over the speech; PNG bytes written to a file like (a);
+  (b') ours, the image alone (what (a) makes: like for like);
+  (t) today's way, the render of main before "render by need" (2026-12-01): the image plus every feature set
+      (MFCC, vector, utterance, ComParE, eGeMAPS), the openSMILE functionals over the padded or cut 3-s window;
+  (c) (b) on a multiprocessing Pool of all cores;
   (r) reading alone (pipeline.audio.read), the part of (a) and (b) that is the disk and libsndfile's;
+  (k) the cost of each output alone, per clip, in one worker: the image, each feature set over the window and
+      ComParE / eGeMAPS over the speech too (what a render that lacks only that output in its cache pays);
 
 and, as a yardstick for (c), the same pools on pure-CPU Python work: on a shared or throttled machine
 even that does not scale to all cores, and the report says how far ours gets relative to it. The paths
@@ -126,14 +133,18 @@ def _init(method: str, params: dict, out_dir: str, warm_path: str) -> None:
         _W["librosa"], _W["plt"] = librosa, plt
     else:
         from pipeline import audio, features
+        from pipeline.render import needed_kinds
 
         _W["audio"], _W["features"] = audio, features
         _W["acfg"] = audio.AudioConfig.from_params(params)
-        _W["fcfg"] = features.FeatureConfig.from_params(params)
+        _W["fcfg"] = dataclasses.replace(features.FeatureConfig.from_params(params), extra=needed_kinds(params))
         if method == "ours_image":  # the image only, like (a): no extra feature arrays
             _W["fcfg"] = dataclasses.replace(_W["fcfg"], extra=())
+        if method == "today":  # every feature set, the functionals over the window (main before render by need)
+            _W["fcfg"] = dataclasses.replace(_W["fcfg"], extra=features.EXTRA_KINDS, functionals_on="window")
     for _ in range(2):  # warm up: imports, filterbank/LUT caches, font cache, first figure
         _work(warm_path, write=False)
+    _W.pop("kind_times", None)
 
 
 def _papers(path: str, out: str | None) -> None:
@@ -150,12 +161,38 @@ def _papers(path: str, out: str | None) -> None:
 
 
 def _ours(path: str, out: str | None) -> None:
-    audio, features = _W["audio"], _W["features"]
+    audio, features, acfg, fcfg = _W["audio"], _W["features"], _W["acfg"], _W["fcfg"]
     samples, sr = audio.read(path)
-    y = audio.standardise(samples, sr, _W["acfg"])
-    rendered = features.render(y, _W["acfg"].sample_rate, _W["fcfg"])
+    speech = audio.prepare(samples, sr, acfg)
+    window = audio.fit(speech, acfg.n_samples)
+    rendered = features.outputs(window, acfg.sample_rate, fcfg, ("image",) + tuple(fcfg.extra), speech)
     if out:
-        Path(out).write_bytes(rendered.png)
+        Path(out).write_bytes(rendered["image"])
+
+
+KINDS = ("image", "mfcc", "vector", "utterance", "compare", "egemaps")
+
+
+def _kinds(path: str) -> dict[str, float]:
+    """Seconds of each output alone for one clip (after reading and standardising it once)."""
+    audio, features, acfg = _W["audio"], _W["features"], _W["acfg"]
+    samples, sr = audio.read(path)
+    t0 = time.perf_counter()
+    speech = audio.prepare(samples, sr, acfg)
+    window = audio.fit(speech, acfg.n_samples)
+    out = {"standardise": time.perf_counter() - t0}
+    window_cfg = dataclasses.replace(_W["fcfg"], functionals_on="window")
+    speech_cfg = dataclasses.replace(_W["fcfg"], functionals_on="speech")
+    for kind in KINDS:
+        t0 = time.perf_counter()
+        features.outputs(window, acfg.sample_rate, window_cfg, (kind,), speech)
+        out[kind if kind not in features.FUNCTIONAL_KINDS else f"{kind} (window)"] = time.perf_counter() - t0
+    for kind in features.FUNCTIONAL_KINDS:
+        t0 = time.perf_counter()
+        features.outputs(window, acfg.sample_rate, speech_cfg, (kind,), speech)
+        out[f"{kind} (speech)"] = time.perf_counter() - t0
+    out["speech_seconds"] = len(speech) / acfg.sample_rate
+    return out
 
 
 def _work(path: str, write: bool = True) -> float:
@@ -163,6 +200,8 @@ def _work(path: str, write: bool = True) -> float:
     out = os.path.join(_W["out"], _W["method"] + "_" + Path(path).stem + ".png") if write else None
     if _W["method"] == "read":
         _W["read"](path)
+    elif _W["method"] == "kinds":
+        _W.setdefault("kind_times", []).append(dict(_kinds(path), path=path))
     else:
         (_papers if _W["method"] == "papers" else _ours)(path, out)
     return time.perf_counter() - t0
@@ -190,6 +229,10 @@ class Runner:
         self.seconds[tag] = self.seconds.get(tag, 0.0) + time.perf_counter() - t0
         self.per_file.setdefault(tag, []).extend(zip([group for _, group in files], times))
 
+    def kind_times(self) -> list[dict]:
+        """(k): every file's per-output seconds, from the one worker of a `kinds` runner."""
+        return self.pool.apply(_kind_times)
+
     def spin(self, tasks_per_worker: int, n: int = 200_000) -> None:
         """Pure-CPU yardstick on the same pool: how many cores' worth the machine gives right now."""
         tasks = tasks_per_worker * self.workers
@@ -211,6 +254,22 @@ class Runner:
                 "ms_per_file_median": round(1000 * float(np.median([t for _, t in per_file])), 2),
                 "ms_per_file_median_by_group": {g: round(1000 * float(np.median([t for h, t in per_file if h == g])), 2)
                                                 for g in groups}}
+
+
+def _per_kind(times: list[dict], group_of: dict[str, str]) -> dict:
+    """Median ms per clip of each output of (k), overall and per corpus-like group (speech_seconds: median s)."""
+    out = {}
+    groups = list(dict.fromkeys(group_of.values()))
+    for key in (k for k in times[0] if k != "path"):
+        scale = 1.0 if key == "speech_seconds" else 1000.0
+        values = [(group_of[t["path"]], t[key] * scale) for t in times]
+        out[key] = {"median": round(float(np.median([v for _, v in values])), 2),
+                    "by_group": {g: round(float(np.median([v for h, v in values if h == g])), 2) for g in groups}}
+    return out
+
+
+def _kind_times() -> list[dict]:
+    return _W.pop("kind_times", [])
 
 
 def _spin(n: int) -> int:
@@ -253,9 +312,11 @@ def main(argv=None) -> dict:
 
     from pipeline.audio import AudioConfig
     from pipeline.features import FeatureConfig
+    from pipeline.render import needed_kinds
 
     params = yaml.safe_load(Path(args.params).read_text()) or {}
-    acfg, fcfg = AudioConfig.from_params(params), FeatureConfig.from_params(params)
+    acfg = AudioConfig.from_params(params)
+    fcfg = dataclasses.replace(FeatureConfig.from_params(params), extra=needed_kinds(params))  # what render makes
     cores = args.workers or available_cpus()
 
     with tempfile.TemporaryDirectory(prefix="bench_render_") as tmp:
@@ -271,8 +332,11 @@ def main(argv=None) -> dict:
         ours1 = Runner("ours", 1, params, str(png_dir), warm)
         ours_n = Runner("ours", cores, params, str(png_dir), warm)
         image_only = Runner("ours_image", 1, params, str(png_dir), warm) if fcfg.extra else None
+        today = Runner("today", 1, params, str(png_dir), warm)
         reader = Runner("read", 1, params, str(png_dir), warm)
-        order = (papers, ours1, ours_n, reader) + ((image_only,) if image_only else ())
+        kinds = Runner("kinds", 1, params, str(png_dir), warm)
+        order = (papers, ours1, ours_n, reader, today, kinds) + ((image_only,) if image_only else ())
+        kind_times: dict[str, list[dict]] = {}
         for tag in args.sets:
             # the paths take turns on the same slices of the set, so a change in background load on a
             # shared machine hits all of them alike instead of skewing whichever happened to run at the time
@@ -281,9 +345,10 @@ def main(argv=None) -> dict:
             for r in range(rounds):
                 batch = files[r::rounds]
                 for runner in order[r % len(order):] + order[:r % len(order)]:
-                    runner.run(batch, tag, 1 if runner is papers else args.repeat)
+                    runner.run(batch, tag, 1 if runner in (papers, kinds) else args.repeat)
                 ours1.spin(2)
                 ours_n.spin(2)
+            kind_times[tag] = kinds.kind_times()
         for runner in order:
             runner.close()
         free = (ours_n.spin_tasks / ours_n.spin_seconds) / (ours1.spin_tasks / ours1.spin_seconds)
@@ -304,13 +369,17 @@ def main(argv=None) -> dict:
     for tag in args.sets:
         a, b, c, rd = papers.report(tag), ours1.report(tag), ours_n.report(tag), reader.report(tag)
         b0 = image_only.report(tag) if image_only else None
+        t = today.report(tag)
         speedup = b["files_per_s"] / a["files_per_s"]
         efficiency = c["files_per_s"] / (b["files_per_s"] * cores)
+        per_kind = _per_kind(kind_times[tag], dict(corpora[tag]))
         result["sets"][tag] = {
             "audio_seconds_total": round(durations[tag], 1),
             "papers_1proc": a, "ours_1proc": b, "ours_pool": c, "read_1proc": rd, "ours_1proc_image_only": b0,
+            "today_1proc": t, "ms_per_clip_by_output": per_kind,
             "speedup_per_core": round(speedup, 2),
             "speedup_per_core_image_only": round(b0["files_per_s"] / a["files_per_s"], 2) if b0 else None,
+            "speedup_per_core_vs_today": round(b["files_per_s"] / t["files_per_s"], 2),
             "scaling_efficiency": round(efficiency, 3),
             "scaling_efficiency_vs_capacity": round(efficiency / max(capacity["efficiency"], 1e-9), 3),
         }
@@ -329,8 +398,10 @@ def main(argv=None) -> dict:
             "|---|---|---|---|---|",
             f"| (a) papers: librosa.load(sr={acfg.sample_rate}) + melspectrogram + specshow + savefig | 1 | "
             f"{a['files_per_s']} | {a['ms_per_file_median']} | {by_group(a)} |",
-            f"| (b) ours: audio.read + standardise + features.render | 1 | {b['files_per_s']} | "
-            f"{b['ms_per_file_median']} | {by_group(b)} |",
+            f"| (t) today's way (main before render by need): image + every feature set, functionals over the "
+            f"3-s window | 1 | {t['files_per_s']} | {t['ms_per_file_median']} | {by_group(t)} |",
+            f"| (b) ours: read + standardise + image and {' + '.join(fcfg.extra) or 'nothing else'}, functionals "
+            f"over the speech | 1 | {b['files_per_s']} | {b['ms_per_file_median']} | {by_group(b)} |",
             *([f"| (b') ours, image only (what (a) makes) | 1 | {b0['files_per_s']} | "
                f"{b0['ms_per_file_median']} | {by_group(b0)} |"] if b0 else []),
             f"| (c) ours, process pool | {cores} | {c['files_per_s']} | {c['ms_per_file_median']} | {by_group(c)} |",
@@ -342,7 +413,15 @@ def main(argv=None) -> dict:
              f"with the feature columns (b)/(a): {speedup:.1f}x; " if b0 else
              f"speedup per core (b)/(a): **{speedup:.1f}x** (target >= 10x); ")
             + f"scaling efficiency (c)/((b) x {cores}): **{100 * efficiency:.0f} %** (target >= 80 %; "
-            f"{100 * r['scaling_efficiency_vs_capacity']:.0f} % of what the machine offered)",
+            f"{100 * r['scaling_efficiency_vs_capacity']:.0f} % of what the machine offered); "
+            f"the recipe's render (b) against today's (t), per core: **{r['speedup_per_core_vs_today']:.2f}x** "
+            f"(target >= 1.5x)",
+            "",
+            f"(k) each output alone, ms per clip (median; {' / '.join(groups)}), after reading and standardising:",
+            "| output | ms per clip | by group |",
+            "|---|---|---|",
+            *[f"| {kind} | {v['median']} | {' / '.join(str(v['by_group'][g]) for g in groups)} |"
+              for kind, v in per_kind.items()],
         ]))
     print()
     print(f"worker start-up: (a) {papers.startup:.1f} s, (b) {ours1.startup:.1f} s, (c) {ours_n.startup:.1f} s; "

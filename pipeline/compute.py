@@ -8,9 +8,10 @@ from rows the workers send back. Shard names and bytes are the same whichever en
 
 Workers read the input files by the path in the plan, from the repository directory of this process:
 the repository (at least data/) must be at the same path on every worker, e.g. a shared mount.
-A task renders a batch of `compute.batch_files` files: one file is ~3 ms of work, and a Dask task costs
-milliseconds of scheduling and round trip (~11 ms measured by bench/bench_dask.py on a loaded 2-core
-machine), so one file per task would spend more on the engine than on the work.
+A task renders a batch of `compute.batch_files` files: a file is ~3 ms of work for the image alone, ~0.1-0.3 s
+with the openSMILE functionals (docs/performance.md), and only the clips the render cache lacks are sent at
+all; a Dask task costs milliseconds of scheduling and round trip (~11 ms measured by bench/bench_dask.py on a
+loaded 2-core machine), so one image-only file per task would spend more on the engine than on the work.
 """
 from __future__ import annotations
 
