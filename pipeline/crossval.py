@@ -281,8 +281,10 @@ def run(params: dict) -> dict:
     rendered = set(zip(data.meta["corpus"], data.meta["utt_id"]))
     unrendered = sum((c, u) not in rendered for c, u in zip(manifest["corpus"], manifest["utt_id"]))
     if unrendered:  # every original is rendered whatever the balancing; render may quarantine some
+        from pipeline.paths import RENDER_QUARANTINE
+
         notes.append(f"{unrendered} of {len(manifest)} utterances of the manifest are not in the shards (render "
-                     f"quarantined them: {Path('data/processed/render_quarantine.csv')}): the folds cover the other "
+                     f"quarantined them: {RENDER_QUARANTINE}): the folds cover the other "
                      f"{len(manifest) - unrendered}")
     settings = model_card.shard_settings(shard_files())
     baseline_x = (load_rows(zoo.BASELINE_INPUT, select=originals, needed_by="the crossval baseline").x
