@@ -6,8 +6,8 @@ after another, each with params.yaml plus `-S`-style overrides, and print one re
 
 Each argument is NAME|key=value|key=value...; values are YAML (`split.folds=10`, `crossval.seeds=[1,2,3]`).
 Each run writes what the crossval stage writes, under bench/results/crossval/NAME/ (cv.json, folds.csv,
-predictions.csv, summary.json, folds.png, confusion_matrix.png, report.md), and the table goes to
-bench/results/crossval/table.md with the wall time of each run. The same figures come from the pipeline with
+predictions.csv, summary.json, folds.png, confusion_matrix.png, report.md), and the table (every system and mode:
+transductive, enrolled 5 / 10, cold) goes to bench/results/crossval/table.md with the wall time of each run. The same figures come from the pipeline with
 `dvc exp run -S ...` (the crossval stage); this script skips the single-split train/evaluate stages.
 """
 from __future__ import annotations
@@ -52,22 +52,20 @@ def main() -> None:
             apply(params, a)
         check_all(params)
         out = OUT / name
-        crossval.CV_SUMMARY, crossval.CV_DIR = out / "cv.json", out
         start = time.perf_counter()
-        crossval.run(params)
+        crossval.run(params, out=out)
         seconds = time.perf_counter() - start
         summary = yaml.safe_load((out / "summary.json").read_text())["systems"]
-        for system, entry in summary.items():
-            h = entry["headline"]
-            rows.append(f"| {name if system == params['model'] else system} | {' '.join(assignments) or 'defaults'} | "
-                        f"{h['folds']} x {h['seeds']} | {h['uar_mean']:.3f} ± {h['uar_std']:.3f} | "
-                        f"{h['uar_pooled']:.3f} | {h['accuracy_mean']:.3f} ± {h['accuracy_std']:.3f} | "
-                        f"{h['macro_f1_mean']:.3f} | {h.get('val_uar_mean', '')} | "
-                        f"{seconds:.0f} s |" if system == params["model"] else
-                        f"| {system} | (same folds) | {h['folds']} | {h['uar_mean']:.3f} ± {h['uar_std']:.3f} | "
-                        f"{h['uar_pooled']:.3f} | {h['accuracy_mean']:.3f} ± {h['accuracy_std']:.3f} | "
-                        f"{h['macro_f1_mean']:.3f} | | |")
-        table = ["| recipe | params | folds x seeds | UAR mean ± std | UAR pooled | accuracy mean ± std | macro-F1 "
+        for system, modes in summary.items():
+            for mode, entry in modes.items():
+                h = entry["headline"]
+                lo, hi = h["uar_pooled_ci95"]
+                mine = system == params["model"]
+                rows.append(f"| {name if mine else system} | {mode} | {' '.join(assignments) if mine else '(same folds)'} | "
+                            f"{h['folds']} x {h['seeds']} | {h['uar_mean']:.3f} ± {h['uar_std']:.3f} | "
+                            f"{h['uar_pooled']:.3f} [{lo:.3f}, {hi:.3f}] | {h['macro_f1_mean']:.3f} | "
+                            f"{h.get('val_uar_mean', '')} | {f'{seconds:.0f} s' if mine and mode == 'transductive' else ''} |")
+        table = ["| recipe | mode | params | folds x seeds | UAR mean ± std | UAR pooled [95 % CI] | macro-F1 "
                  "| val UAR | wall time |", "|---|---|---|---|---|---|---|---|---|"] + rows
         (OUT / "table.md").write_text("\n".join(table) + "\n")
         print("\n".join(table), flush=True)

@@ -359,9 +359,13 @@ def windows(samples: np.ndarray, sr: int, cfg: AudioConfig, hop: float = 1.5) ->
     A recording no longer than the window gives one window, identical to standardise(); a longer one is cut
     after the same downmix/trim/resample/normalise, the last window aligned to the end so the tail is scored.
     """
+    return cut_windows(prepare(samples, sr, cfg), cfg, hop)
+
+
+def cut_windows(y: np.ndarray, cfg: AudioConfig, hop: float = 1.5) -> list[np.ndarray]:
+    """windows() of an already prepared recording."""
     if hop <= 0:
         raise ValueError(f"hop must be > 0 seconds, got {hop}")
-    y = prepare(samples, sr, cfg)
     n = cfg.n_samples
     if y.shape[0] <= n:
         return [fit(y, n)]

@@ -136,7 +136,7 @@ class BalancedRows:
             log.warning("%d augmented copies the balancing asks for are not in the shards: re-run the balance "
                         "and render stages (dvc repro render); training without them", len(copies) - have.sum())
         extra = self._copies.subset(have)
-        return type(originals)(x=np.concatenate([originals.x, extra.x]),
+        return type(originals)(inputs={k: np.concatenate([v, extra.inputs[k]]) for k, v in originals.inputs.items()},
                                labels=np.concatenate([originals.labels, extra.labels]),
                                meta=pd.concat([originals.meta, extra.meta], ignore_index=True))
 

@@ -90,26 +90,78 @@ def _row_splits(meta: pd.DataFrame, manifest: pd.DataFrame, split: pd.Series) ->
 
 # ------------------------------------------------------------------------------------------------ model
 
-def _train_and_score(train_cfg, input_kind: str, data, parts: dict, classes: list[str], settings: dict):
-    """Fit on parts['train'] (validated on parts['val']) -> (model, card, history)."""
-    from pipeline.model_card import inputs
+ENROL_CLIPS = (5, 10)  # enrolment sizes measured: a few recordings a user gives to learn a new speaker
+MODES = ("transductive", "enrolled5", "enrolled10", "cold")
+
+
+def _train(train_cfg, kinds: tuple, data, parts: dict, classes: list[str], settings: dict):
+    """Fit on parts['train'] (validated on parts['val']) -> (model, card, history). Normalisers are fitted on
+    the training rows alone; validation speakers are normalised on their own statistics."""
+    from pipeline.model_card import model_inputs
     from pipeline.train import build_card, fit
 
-    tr = data.training(parts["train"])
-    card = build_card(train_cfg, input_kind, classes, tr, settings)
-    x_tr = inputs(tr.x, tr.meta["speaker"].to_numpy(), card)
+    tr = data.training(parts["train"])  # balanced as the train stage balances (pipeline/balancing.py)
+    card = build_card(train_cfg, kinds, classes, tr, settings)
+    x_tr, _ = model_inputs(tr.inputs, card, speakers=tr.speakers)
     va = data.subset(parts["val"]) if parts["val"].any() else None
-    x_va = inputs(va.x, va.meta["speaker"].to_numpy(), card) if va is not None else None
-    model, history, _, _ = fit(train_cfg, input_kind, x_tr, tr.labels, classes, x_va,
-                               va.labels if va is not None else None, verbose=0)
+    x_va = model_inputs(va.inputs, card, speakers=va.speakers)[0] if va is not None else None
+    model, history, _, _ = fit(train_cfg, x_tr, tr.labels, classes, x_va, va.labels if va is not None else None,
+                               verbose=0)
     return model, card, history
 
 
-def _scores(model, card: dict, part) -> np.ndarray:
+def scorer(model, kind: str | None = None):
+    """inputs {kind: array} -> probabilities: of the model, or of its branch reading `kind` (a fusion's)."""
     from pipeline.evaluate import predict_inputs
-    from pipeline.model_card import inputs
+    from pipeline.model_card import as_model_input
 
-    return predict_inputs(model, inputs(part.x, part.meta["speaker"].to_numpy(), card))
+    if kind is None:
+        return lambda x: predict_inputs(model, as_model_input(x))
+    branch = next(layer for layer in model.layers if hasattr(layer, "inputs") and layer.inputs
+                  and layer.inputs[0].name == kind)
+    return lambda x: predict_inputs(branch, x[kind])
+
+
+def _probs(predict, card: dict, part, speakers=None, statistics=None) -> np.ndarray:
+    from pipeline.model_card import model_inputs
+
+    x, _ = model_inputs(part.inputs, card, speakers=speakers, statistics=statistics)
+    return predict(x)
+
+
+def enrolment_draw(speakers: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """bool per row: the n enrolment clips drawn for each speaker (whatever their labels), seeded by the seed
+    and the speaker; a speaker with n clips or fewer has none drawn (nothing would be left to score)."""
+    from pipeline.seeding import stable_rng
+
+    chosen = np.zeros(len(speakers), dtype=bool)
+    for spk in sorted(set(speakers.tolist())):
+        rows = np.flatnonzero(speakers == spk)
+        if len(rows) > n:
+            chosen[stable_rng(seed, "enrol", str(spk), str(n)).choice(rows, size=n, replace=False)] = True
+    return chosen
+
+
+def score_modes(predict, card: dict, test, seed: int) -> dict:
+    """The test speakers' probabilities in the three ways a user meets the model:
+    transductive (each speaker normalised on all of its clips), enrolledN (on N drawn clips of the speaker,
+    which are then not scored) and cold (no statistics of the speaker: the training population's).
+    predict: inputs -> probabilities (scorer). -> {mode: (bool mask of scored test rows, their probabilities)}."""
+    speakers = test.speakers
+    out = {"transductive": (np.ones(len(test), dtype=bool), _probs(predict, card, test, speakers=speakers)),
+           "cold": (np.ones(len(test), dtype=bool), _probs(predict, card, test, speakers=None))}
+    from pipeline.model_card import speaker_statistics
+
+    for n in ENROL_CLIPS:
+        drawn = enrolment_draw(speakers, n, seed)
+        enrol = test.subset(drawn)
+        statistics = {spk: speaker_statistics(enrol.subset(enrol.speakers == spk).inputs, card)
+                      for spk in set(enrol.speakers.tolist())}
+        scored = test.subset(~drawn)
+        # a speaker with too few clips to draw from gets no statistics: the cold path
+        who = np.array([s if s in statistics else None for s in scored.speakers], dtype=object)
+        out[f"enrolled{n}"] = (~drawn, _probs(predict, card, scored, speakers=who, statistics=statistics))
+    return {mode: out[mode] for mode in MODES}
 
 
 def _epochs_run(train_cfg, history: dict) -> int:
@@ -124,15 +176,17 @@ def _epochs_run(train_cfg, history: dict) -> int:
 def baseline_scores(x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, spk_train, spk_test,
                     per_speaker: bool) -> np.ndarray:
     """eGeMAPS + RBF SVM (C=10) predictions: features standardised on the training speakers, or each
-    speaker on its own statistics (per_speaker; the test speakers' unlabeled audio included)."""
+    speaker on its own statistics (per_speaker; the test speakers' unlabeled audio included; a speaker with too
+    few clips gets the training speakers' statistics, never the test fold's)."""
     from sklearn.preprocessing import StandardScaler
     from sklearn.svm import SVC
 
-    from pipeline.dataset import standardise_by_speaker
+    from pipeline.normalisation import SpeakerNormaliser
 
     if per_speaker:
-        x_train = standardise_by_speaker(x_train, spk_train)
-        x_test = standardise_by_speaker(x_test, spk_test)
+        norm = SpeakerNormaliser(layout="vector", mode="speaker").fit(x_train)
+        x_train = norm.normalise(x_train, spk_train).x
+        x_test = norm.normalise(x_test, spk_test).x
     scaler = StandardScaler().fit(x_train)
     clf = SVC(kernel="rbf", C=BASELINE_C, gamma="scale").fit(scaler.transform(x_train), y_train)
     return clf.predict(scaler.transform(x_test))
@@ -145,18 +199,52 @@ def _metrics(actual, predicted, labels: list[str]) -> dict:
     return evaluate_predictions([index[a] for a in actual], [index[p] for p in predicted], labels)
 
 
+def pooled_uar(pred: pd.DataFrame, labels: list[str]) -> float:
+    """UAR of all folds' test predictions of each seed together, averaged over the seeds."""
+    return float(np.mean([_metrics(g["actual"], g["predicted"], labels)["uar"] for _, g in pred.groupby("seed")]))
+
+
+BOOTSTRAP = 1000
+
+
+def bootstrap_ci(pred: pd.DataFrame, labels: list[str], draws: int = BOOTSTRAP, seed: int = 0) -> list[float]:
+    """95 % interval of the pooled UAR, resampling speakers (not clips: a speaker's clips are not independent)
+    with replacement; percentile bootstrap."""
+    speakers = sorted(set(pred["speaker"]))
+    index = {lab: i for i, lab in enumerate(labels)}
+    n = len(labels)
+    # per speaker and seed: counts of (actual, predicted), so a draw is a sum of confusion matrices
+    seeds = sorted(set(pred["seed"]))
+    cms = np.zeros((len(speakers), len(seeds), n, n))
+    spk_index, seed_index = {s: i for i, s in enumerate(speakers)}, {s: i for i, s in enumerate(seeds)}
+    np.add.at(cms, (pred["speaker"].map(spk_index).to_numpy(), pred["seed"].map(seed_index).to_numpy(),
+                    pred["actual"].map(index).to_numpy(), pred["predicted"].map(index).to_numpy()), 1)
+    rng = np.random.default_rng(seed)
+    stats = []
+    for _ in range(draws):
+        cm = cms[rng.integers(0, len(speakers), size=len(speakers))].sum(axis=0)  # (seeds, n, n)
+        support = cm.sum(axis=2)
+        recall = np.divide(np.diagonal(cm, axis1=1, axis2=2), support, out=np.full(support.shape, np.nan),
+                           where=support > 0)
+        stats.append(np.nanmean(np.nanmean(recall, axis=1)))
+    lo, hi = np.percentile(stats, [2.5, 97.5])
+    return [round(float(lo), 4), round(float(hi), 4)]
+
+
 def summarise(pred: pd.DataFrame, folds: pd.DataFrame, labels: list[str]) -> dict:
-    """Mean +- std over the (fold, seed) runs, pooled (all folds' test predictions of a seed together, then the
-    mean over seeds), per corpus / speaker / gender (pooled), and the pooled confusion matrix."""
+    """Per (system, mode): mean +- std over the (fold, seed) runs, pooled (all folds' test predictions of a seed
+    together, then the mean over seeds) with a speaker-bootstrap 95 % interval, per corpus / speaker / gender
+    (pooled), and the confusion matrix over every fold and seed."""
     out: dict = {}
-    for system, runs in folds.groupby("system", sort=False):
-        mine = pred[pred["system"] == system]
+    for (system, mode), runs in folds.groupby(["system", "mode"], sort=False):
+        mine = pred[(pred["system"] == system) & (pred["mode"] == mode)]
         entry = {"folds": int(runs["fold"].nunique()), "seeds": int(runs["seed"].nunique()), "runs": len(runs)}
         for k in HEADLINE:
             entry[f"{k}_mean"] = round(float(runs[k].mean()), 4)
             entry[f"{k}_std"] = round(float(runs[k].std(ddof=0)), 4)
             pooled = [_metrics(g["actual"], g["predicted"], labels)[k] for _, g in mine.groupby("seed")]
             entry[f"{k}_pooled"] = round(float(np.mean(pooled)), 4)
+        entry["uar_pooled_ci95"] = bootstrap_ci(mine, labels)
         if runs["val_uar"].notna().any():
             entry["val_uar_mean"] = round(float(runs["val_uar"].mean()), 4)
         entry["files"] = int(len(mine) / max(1, entry["seeds"]))
@@ -165,43 +253,49 @@ def summarise(pred: pd.DataFrame, folds: pd.DataFrame, labels: list[str]) -> dic
             breakdown[column] = {str(key): round(_metrics(g["actual"], g["predicted"], labels)["uar"], 4)
                                  for key, g in mine.groupby(mine[column].fillna("unknown"))}
         pooled_all = _metrics(mine["actual"], mine["predicted"], labels)
-        breakdown["confusion_matrix"] = pooled_all["confusion_matrix"]
+        breakdown["confusion_matrix"] = pooled_all["confusion_matrix"]  # counts over every fold and seed
         breakdown["per_class_recall"] = {lab: round(v["recall"], 4) for lab, v in pooled_all["per_class"].items()}
-        out[system] = {"headline": entry, "breakdown": breakdown}
+        out.setdefault(system, {})[mode] = {"headline": entry, "breakdown": breakdown}
     return out
 
 
 def plot_folds(folds: pd.DataFrame, path: Path) -> None:
-    """Per-fold test UAR of each system (one dot per seed) with its mean line and +-1 std band."""
+    """Per-fold test UAR of each system and mode (one dot per seed) with its mean line and +-1 std band."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    systems = list(dict.fromkeys(folds["system"]))
+    series = list(dict.fromkeys(zip(folds["system"], folds["mode"])))
     k = int(folds["fold"].max()) + 1
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.55 * k + 3), 3.8), dpi=110)
-    for i, system in enumerate(systems):
-        runs = folds[folds["system"] == system]
+    fig, ax = plt.subplots(figsize=(max(7.0, 0.6 * k + 4), 4.2), dpi=110)
+    for i, (system, mode) in enumerate(series):
+        runs = folds[(folds["system"] == system) & (folds["mode"] == mode)]
         colour = f"C{i}"
-        offset = (i - (len(systems) - 1) / 2) * 0.12
-        ax.scatter(runs["fold"] + offset, runs["uar"], s=18, color=colour, label=system, zorder=3)
+        offset = (i - (len(series) - 1) / 2) * 0.08
+        ax.scatter(runs["fold"] + offset, runs["uar"], s=14, color=colour, label=f"{system} ({mode})", zorder=3)
         mean, std = runs["uar"].mean(), runs["uar"].std(ddof=0)
-        ax.axhline(mean, color=colour, lw=1.2)
-        ax.axhspan(mean - std, mean + std, color=colour, alpha=0.12)
-        ax.text(k - 0.5, mean, f" {mean:.3f} ± {std:.3f}", color=colour, va="center", fontsize=8)
+        ax.axhline(mean, color=colour, lw=1.0)
+        ax.axhspan(mean - std, mean + std, color=colour, alpha=0.08)
+        ax.text(k - 0.5, mean, f" {mean:.3f} ± {std:.3f}", color=colour, va="center", fontsize=7)
     ax.set_xticks(range(k), [str(f) for f in range(k)])
-    ax.set_xlim(-0.6, k + 0.8)
+    ax.set_xlim(-0.6, k + 1.0)
     ax.set_ylim(0, 1)
     ax.set_xlabel("test fold")
     ax.set_ylabel("test UAR")
     ax.set_title("Speaker-fold cross-validation: UAR per fold (mean ± std)")
     ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=8)
+    ax.legend(loc="lower left", fontsize=7)
     fig.tight_layout()
     with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")
     plt.close(fig)
+
+
+MODE_NOTES = {"transductive": "each test speaker normalised on all of its own clips",
+              "enrolled5": "on 5 enrolment clips of the speaker, not scored",
+              "enrolled10": "on 10 enrolment clips of the speaker, not scored",
+              "cold": "no statistics of the speaker: one file from a stranger"}
 
 
 def report_md(summary: dict, folds: pd.DataFrame, params: dict, timing: dict, notes: list[str]) -> str:
@@ -209,28 +303,32 @@ def report_md(summary: dict, folds: pd.DataFrame, params: dict, timing: dict, no
     lines = [f"# Cross-validation: {params.get('model')}", "",
              f"{s.get('folds')} speaker folds x seeds {list(CrossvalConfig.from_params(params).seeds)}; "
              f"split seed {s.get('seed')}, val_ratio {s.get('val_ratio')}; "
-             f"speaker_norm {params.get('train', {}).get('speaker_norm')}", ""]
-    lines += ["| system | UAR mean ± std | UAR pooled | accuracy mean ± std | macro-F1 mean ± std | val UAR | files |",
-              "|---|---|---|---|---|---|---|"]
-    for system, entry in summary.items():
-        h = entry["headline"]
-        lines.append(f"| {system} | {h['uar_mean']:.3f} ± {h['uar_std']:.3f} | {h['uar_pooled']:.3f} | "
-                     f"{h['accuracy_mean']:.3f} ± {h['accuracy_std']:.3f} | "
-                     f"{h['macro_f1_mean']:.3f} ± {h['macro_f1_std']:.3f} | {h.get('val_uar_mean', '')} | "
-                     f"{h['files']} |")
-    lines += ["", "![per-fold UAR](folds.png)", "", "![pooled confusion matrix](confusion_matrix.png)", "",
+             f"normalisation {params.get('train', {}).get('normalisation')}", "",
+             "Modes: " + "; ".join(f"{m}: {t}" for m, t in MODE_NOTES.items()) + ".", ""]
+    lines += ["| system | mode | UAR mean ± std | UAR pooled [95 % CI] | accuracy mean ± std | macro-F1 mean ± std "
+              "| val UAR | files |", "|---|---|---|---|---|---|---|---|"]
+    for system, modes in summary.items():
+        for mode, entry in modes.items():
+            h = entry["headline"]
+            lo, hi = h["uar_pooled_ci95"]
+            lines.append(f"| {system} | {mode} | {h['uar_mean']:.3f} ± {h['uar_std']:.3f} | {h['uar_pooled']:.3f} "
+                         f"[{lo:.3f}, {hi:.3f}] | {h['accuracy_mean']:.3f} ± {h['accuracy_std']:.3f} | "
+                         f"{h['macro_f1_mean']:.3f} ± {h['macro_f1_std']:.3f} | {h.get('val_uar_mean', '')} | "
+                         f"{h['files']} |")
+    lines += ["", "![per-fold UAR](folds.png)", "", "![confusion matrix](confusion_matrix.png)", "",
               "## Per fold", "",
-              "| system | fold | seed | test speakers | files | accuracy | UAR | macro-F1 | val UAR |",
-              "|---|---|---|---|---|---|---|---|---|"]
+              "| system | mode | fold | seed | test speakers | files | accuracy | UAR | macro-F1 | val UAR |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
     for r in folds.itertuples():
         val = "" if pd.isna(r.val_uar) else f"{r.val_uar:.3f}"
-        lines.append(f"| {r.system} | {r.fold} | {r.seed} | {r.test_speakers} | {r.files} | {r.accuracy:.3f} | "
-                     f"{r.uar:.3f} | {r.macro_f1:.3f} | {val} |")
-    for system, entry in summary.items():
-        b = entry["breakdown"]
-        lines += ["", f"## {system}: pooled UAR per corpus, gender and speaker", ""]
-        for column in ("corpus", "gender", "speaker"):
-            lines.append(f"- {column}: " + ", ".join(f"{k} {v:.3f}" for k, v in b[column].items()))
+        lines.append(f"| {r.system} | {r.mode} | {r.fold} | {r.seed} | {r.test_speakers} | {r.files} | "
+                     f"{r.accuracy:.3f} | {r.uar:.3f} | {r.macro_f1:.3f} | {val} |")
+    for system, modes in summary.items():
+        for mode, entry in modes.items():
+            b = entry["breakdown"]
+            lines += ["", f"## {system} ({mode}): pooled UAR per corpus, gender and speaker", ""]
+            for column in ("corpus", "gender", "speaker"):
+                lines.append(f"- {column}: " + ", ".join(f"{k} {v:.3f}" for k, v in b[column].items()))
     lines += ["", "## Where the time went", ""]
     lines += [f"- {k}: {v:.1f} s" for k, v in timing.items()]
     if notes:
@@ -240,7 +338,11 @@ def report_md(summary: dict, folds: pd.DataFrame, params: dict, timing: dict, no
 
 # ------------------------------------------------------------------------------------------------ run
 
-def run(params: dict) -> dict:
+def run(params: dict, save_models: Path | None = None, out: Path | None = None) -> dict:
+    """The cross-validation. `save_models`: also keep each fold model (and its card) there, for a close look
+    or to check that predict meets a file as cross-validation did; `out`: write cv.json and the rest there
+    instead of metrics/ (bench/crossval_grid.py)."""
+    summary_file, cv_dir = (CV_SUMMARY, CV_DIR) if out is None else (Path(out) / "cv.json", Path(out))
     from pipeline.split import SplitConfig
     from pipeline.train import TrainConfig
 
@@ -250,9 +352,9 @@ def run(params: dict) -> dict:
     if split_cfg.folds < 2:
         note = "cross-validation off: set split.folds to K >= 2 (K = speakers: leave-one-speaker-out)"
         log.info(note)
-        write_json(CV_SUMMARY, {"cv": {"folds": 0, "note": note}})
-        CV_DIR.mkdir(parents=True, exist_ok=True)
-        write_text(CV_DIR / "report.md", f"# Cross-validation\n\n{note}\n")
+        write_json(summary_file, {"cv": {"folds": 0, "note": note}})
+        cv_dir.mkdir(parents=True, exist_ok=True)
+        write_text(cv_dir / "report.md", f"# Cross-validation\n\n{note}\n")
         return {}
     if split_cfg.strategy != "speaker":
         raise ParamsError("split.strategy", f"cross-validation deals speakers to folds: needs strategy speaker, "
@@ -267,17 +369,21 @@ def run(params: dict) -> dict:
     manifest = pd.read_parquet(MANIFEST)
     splits = fold_splits(manifest, split_cfg, notes)
 
-    from pipeline import model_card, zoo
-    from pipeline.backend import quiet_tensorflow
+    from pipeline import distribute, model_card, zoo
+    from pipeline.backend import has_gpu, quiet_tensorflow
     from pipeline.dataset import load_rows, shard_files
 
     quiet_tensorflow()
-    module = zoo.get(train_cfg.model)
+    # every fold builds new models, whose predict functions TensorFlow traces anew: expected here, not a leak
+    logging.getLogger("tensorflow").addFilter(lambda record: "retracing" not in record.getMessage())
+    kinds = zoo.input_kinds(train_cfg.model)
+    train_cfg.set_precision_policy(has_gpu())  # as the train stage: mixed precision on a GPU
+    distribute.configure(train_cfg.distribution, train_cfg.batch_size)
     originals = lambda meta: ~meta["augmented"].to_numpy(dtype=bool)  # noqa: E731 (copies follow one split)
     from pipeline.balancing import balanced  # data.training(mask): a fold's rows to train on, balanced as train's
 
-    data = balanced(load_rows(module.INPUT, select=originals), params,
-                    copies=lambda: load_rows(module.INPUT, select=lambda meta: ~originals(meta)))
+    data = balanced(load_rows(kinds, select=originals), params,
+                    copies=lambda: load_rows(kinds, select=lambda meta: ~originals(meta)))
     rendered = set(zip(data.meta["corpus"], data.meta["utt_id"]))
     unrendered = sum((c, u) not in rendered for c, u in zip(manifest["corpus"], manifest["utt_id"]))
     if unrendered:  # every original is rendered whatever the balancing; render may quarantine some
@@ -308,49 +414,72 @@ def run(params: dict) -> dict:
         if len(test) == 0:
             notes.append(f"fold {k}: no test files")
             continue
-        test_speakers = " ".join(sorted(set(test.meta["speaker"])))
+        test_speakers = " ".join(sorted(set(test.speakers)))
 
-        def record(system: str, seed: int, predicted: np.ndarray, **extra) -> None:
-            """One (system, fold, seed) row of folds.csv and its test predictions."""
-            m = _metrics(test.labels, predicted, labels)
-            fold_rows.append({"system": system, "fold": k, "seed": seed, "test_speakers": test_speakers,
-                              "files": len(test), **{h: round(m[h], 4) for h in HEADLINE}, **extra})
-            pred_rows.append(pd.DataFrame({"system": system, "fold": k, "seed": seed, "corpus": test.meta["corpus"],
-                                           "speaker": test.meta["speaker"], "gender": test.meta["gender"],
-                                           "name": test.meta["name"], "actual": test.labels,
-                                           "predicted": predicted}))
+        def record(system: str, mode: str, seed: int, scored: np.ndarray, predicted: np.ndarray,
+                   probs: np.ndarray | None = None, classes: list[str] | None = None, **extra) -> None:
+            """One (system, mode, fold, seed) row of folds.csv and its test predictions."""
+            part = test.subset(scored)
+            m = _metrics(part.labels, predicted, labels)
+            fold_rows.append({"system": system, "mode": mode, "fold": k, "seed": seed,
+                              "test_speakers": test_speakers, "files": len(part),
+                              **{h: round(m[h], 4) for h in HEADLINE}, **extra})
+            frame = pd.DataFrame({"system": system, "mode": mode, "fold": k, "seed": seed,
+                                  "corpus": part.meta["corpus"], "speaker": part.meta["speaker"],
+                                  "gender": part.meta["gender"], "name": part.meta["name"],
+                                  "path": part.meta["source_path"], "actual": part.labels, "predicted": predicted})
+            if probs is not None:
+                for j, lab in enumerate(classes):
+                    frame[f"p_{lab}"] = np.round(probs[:, j], 6)
+            pred_rows.append(frame)
+
         for seed in cv.seeds:
             classes = [lab for lab in labels if lab in set(data.labels[parts["train"]])]
             t = time.perf_counter()
             cfg = dataclasses.replace(train_cfg, seed=seed)
-            model, card, history = _train_and_score(cfg, module.INPUT, data, parts, classes, settings)
-            val_uar = np.nan
+            model, card, history = _train(cfg, kinds, data, parts, classes, settings)
+            val_uar = {}  # per mode: the validation speakers met the three ways, to choose settings on
             if parts["val"].any():
                 va = data.subset(parts["val"])
-                val_pred = np.asarray(classes)[_scores(model, card, va).argmax(axis=1)]
-                val_uar = _metrics(va.labels, val_pred, labels)["uar"]
+                for mode, (scored, probs) in score_modes(scorer(model), card, va, seed).items():
+                    val_uar[mode] = _metrics(va.labels[scored], np.asarray(classes)[probs.argmax(axis=1)],
+                                             labels)["uar"]
             epochs = _epochs_run(cfg, history)
+            fusion = {"fusion_weight": history["fusion_weight"][0]} if "fusion_weight" in history else {}
             if cv.refit and parts["val"].any():
                 refit_parts = {"train": parts["train"] | parts["val"], "val": np.zeros(len(data), dtype=bool)}
                 # a class only the validation speakers have becomes a training class of the refit
                 classes = [lab for lab in labels if lab in set(data.labels[refit_parts["train"]])]
                 refit = dataclasses.replace(cfg, epochs=epochs,
-                                            schedule="cosine" if cfg.schedule == "cosine" else "constant")
-                model, card, _ = _train_and_score(refit, module.INPUT, data, refit_parts, classes, settings)
-            predicted = np.asarray(classes)[_scores(model, card, test).argmax(axis=1)]
+                                            schedule="cosine" if cfg.schedule == "cosine" else "constant",
+                                            fusion_weight=fusion.get("fusion_weight", cfg.fusion_weight))
+                model, card, _ = _train(refit, kinds, data, refit_parts, classes, settings)
+            if save_models is not None:
+                where_to = Path(save_models) / f"fold{k}_seed{seed}"
+                where_to.mkdir(parents=True, exist_ok=True)
+                model.save(where_to / "model.keras")
+                write_json(where_to / "card.json", card)
+            for mode, (scored, probs) in score_modes(scorer(model), card, test, seed).items():
+                record(train_cfg.model, mode, seed, scored, np.asarray(classes)[probs.argmax(axis=1)], probs, classes,
+                       val_uar=round(val_uar[mode], 4) if mode in val_uar else np.nan, epochs=epochs,
+                       seconds=round(time.perf_counter() - t, 1), **fusion)
+            for kind, branch_cfg in cfg.branches.items():  # each input alone, trained as in the fusion
+                for mode, (scored, probs) in score_modes(scorer(model, kind), card, test, seed).items():
+                    record(f"{branch_cfg.model} (fusion branch)", mode, seed, scored,
+                           np.asarray(classes)[probs.argmax(axis=1)], probs, classes, val_uar=np.nan, epochs=epochs,
+                           seconds=0.0)
             t_train += time.perf_counter() - t
-            record(train_cfg.model, seed, predicted, val_uar=round(val_uar, 4) if not np.isnan(val_uar) else np.nan,
-                   epochs=epochs, seconds=round(time.perf_counter() - t, 1))
             keras.backend.clear_session()
             progress.update()
         if cv.baseline:
             t = time.perf_counter()
             fit_rows = parts["train"] | parts["val"]
-            for system, per_speaker in (("baseline_egemaps_svm", False), ("baseline_egemaps_svm_spknorm", True)):
+            for system, mode, per_speaker in (("baseline_egemaps_svm", "cold", False),
+                                              ("baseline_egemaps_svm", "transductive", True)):
                 predicted = baseline_scores(baseline_x[fit_rows], data.labels[fit_rows], baseline_x[parts["test"]],
-                                            data.meta["speaker"].to_numpy()[fit_rows], test.meta["speaker"].to_numpy(),
-                                            per_speaker)
-                record(system, 0, predicted, val_uar=np.nan, epochs=0, seconds=round(time.perf_counter() - t, 1))
+                                            data.speakers[fit_rows], test.speakers, per_speaker)
+                record(system, mode, 0, np.ones(len(test), dtype=bool), predicted, val_uar=np.nan, epochs=0,
+                       seconds=round(time.perf_counter() - t, 1))
             t_base += time.perf_counter() - t
             progress.update()
     progress.close()
@@ -363,34 +492,51 @@ def run(params: dict) -> dict:
     pred = pd.concat(pred_rows, ignore_index=True)
     summary = summarise(pred, folds, labels)
     timing["total"] = time.perf_counter() - t0
-    # cv.* then baseline.* columns in `dvc exp show`; the model's name is in the params columns already
-    headline = {"cv": summary[train_cfg.model]["headline"]}
-    for key, system in (("baseline", "baseline_egemaps_svm"), ("baseline_spknorm", "baseline_egemaps_svm_spknorm")):
-        if system in summary:
-            headline[key] = {k: v for k, v in summary[system]["headline"].items() if k.startswith(HEADLINE)}
-    CV_DIR.mkdir(parents=True, exist_ok=True)
-    write_json(CV_SUMMARY, headline)
-    write_csv(CV_DIR / "folds.csv", folds)
-    write_csv(CV_DIR / "predictions.csv", pred)
-    write_json(CV_DIR / "summary.json", {"systems": summary, "labels": labels, "notes": notes,
+    headline = headline_metrics(summary, train_cfg.model)
+    cv_dir.mkdir(parents=True, exist_ok=True)
+    write_json(summary_file, headline)
+    write_csv(cv_dir / "folds.csv", folds)
+    write_csv(cv_dir / "predictions.csv", pred)
+    write_json(cv_dir / "summary.json", {"systems": summary, "labels": labels, "notes": notes,
+                                         "modes": MODE_NOTES,
                                          "timing_seconds": {k: round(v, 1) for k, v in timing.items()}})
-    plot_folds(folds, CV_DIR / "folds.png")
+    plot_folds(folds, cv_dir / "folds.png")
     from pipeline.evaluate import plot_confusion
 
-    mine = summary[train_cfg.model]
-    plot_confusion(mine["breakdown"]["confusion_matrix"], labels, CV_DIR / "confusion_matrix.png",
-                   f"{train_cfg.model}: pooled over {mine['headline']['folds']} folds, "
-                   f"UAR {mine['headline']['uar_pooled']:.3f}")
-    write_text(CV_DIR / "report.md", report_md(summary, folds, params, timing, notes))
+    mine = summary[train_cfg.model]["transductive"]
+    h = mine["headline"]
+    plot_confusion(mine["breakdown"]["confusion_matrix"], labels, cv_dir / "confusion_matrix.png",
+                   f"{train_cfg.model} (transductive): {h['folds']} folds x {h['seeds']} seeds (counts summed), "
+                   f"pooled UAR {h['uar_pooled']:.3f}")
+    write_text(cv_dir / "report.md", report_md(summary, folds, params, timing, notes))
     for note in notes:
         log.warning(note)
-    for system, entry in summary.items():
-        h = entry["headline"]
-        print(f"crossval {system:<30} UAR {h['uar_mean']:.3f} ± {h['uar_std']:.3f} (pooled {h['uar_pooled']:.3f}), "
-              f"accuracy {h['accuracy_mean']:.3f} ± {h['accuracy_std']:.3f}, macro-F1 {h['macro_f1_mean']:.3f}"
-              + (f", val UAR {h['val_uar_mean']:.3f}" if "val_uar_mean" in h else ""))
+    for system, modes in summary.items():
+        for mode, entry in modes.items():
+            h = entry["headline"]
+            lo, hi = h["uar_pooled_ci95"]
+            print(f"crossval {system:<22} {mode:<12} UAR {h['uar_mean']:.3f} ± {h['uar_std']:.3f} "
+                  f"(pooled {h['uar_pooled']:.3f}, 95 % CI {lo:.3f}-{hi:.3f}), macro-F1 {h['macro_f1_mean']:.3f}"
+                  + (f", val UAR {h['val_uar_mean']:.3f}" if "val_uar_mean" in h else ""))
     print("crossval time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timing.items()))
     return headline
+
+
+def headline_metrics(summary: dict, model: str) -> dict:
+    """metrics/cv.json: cv.* (the model, transductive: the field's protocol), cv_enrolled10.*, cv_enrolled5.*,
+    cv_cold.* (what a user with a few recordings, or one file, gets), then the baseline's (eGeMAPS + SVM:
+    standardised on the training speakers = cold, per speaker = transductive)."""
+    keep = lambda h: {k: v for k, v in h.items() if not k.startswith("accuracy")}  # noqa: E731
+    out = {}
+    for mode, key in (("transductive", "cv"), ("enrolled10", "cv_enrolled10"), ("enrolled5", "cv_enrolled5"),
+                      ("cold", "cv_cold")):
+        if mode in summary.get(model, {}):
+            out[key] = keep(summary[model][mode]["headline"])
+    for mode, key in (("transductive", "baseline_spknorm"), ("cold", "baseline")):
+        if mode in summary.get("baseline_egemaps_svm", {}):
+            h = summary["baseline_egemaps_svm"][mode]["headline"]
+            out[key] = {k: v for k, v in h.items() if k.startswith(("uar", "macro_f1"))}
+    return out
 
 
 def main(argv=None) -> None:

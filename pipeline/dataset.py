@@ -25,16 +25,28 @@ META_COLUMNS = ["name", "corpus", "speaker", "gender", "label", "augmented", "it
 
 @dataclass
 class SplitData:
-    x: np.ndarray  # uint8 images (N, H, W, C) or float32 features
+    inputs: dict  # input kind -> raw rows: uint8 / uint16 images (N, H, W, C) or float32 features
     labels: np.ndarray  # str label per row
     meta: "object"  # pandas DataFrame with META_COLUMNS
 
     def __len__(self) -> int:
         return len(self.labels)
 
+    @property
+    def x(self) -> np.ndarray:
+        """The rows of a single-input load."""
+        if len(self.inputs) != 1:
+            raise ValueError(f"{len(self.inputs)} inputs loaded ({', '.join(self.inputs)}): use .inputs")
+        return next(iter(self.inputs.values()))
+
+    @property
+    def speakers(self) -> np.ndarray:
+        return self.meta["speaker"].to_numpy(dtype=object)
+
     def subset(self, mask: np.ndarray) -> "SplitData":
         mask = np.asarray(mask)
-        return SplitData(x=self.x[mask], labels=self.labels[mask], meta=self.meta[mask].reset_index(drop=True))
+        return SplitData(inputs={k: v[mask] for k, v in self.inputs.items()}, labels=self.labels[mask],
+                         meta=self.meta[mask].reset_index(drop=True))
 
 
 def split_of_rows(meta, split_file: Path = SPLIT_FILE) -> np.ndarray:
@@ -72,112 +84,95 @@ def _column(input_kind: str) -> str:
 def _empty_x(shard: Path, input_kind: str) -> np.ndarray:
     meta = read_metadata(shard)
     if input_kind == "image":
-        return np.zeros((0,) + tuple(meta.get("image_shape", (0, 0, 0))), dtype=np.uint8)
+        dtype = np.uint16 if meta.get("image_scale") else np.uint8
+        return np.zeros((0,) + tuple(meta.get("image_shape", (0, 0, 0))), dtype=dtype)
     shape = meta.get("extras_shapes", {}).get(input_kind, [0])
     return np.zeros((0,) + tuple(shape) + ((1,) if input_kind == "mfcc" else ()), dtype=np.float32)
 
 
-def load_rows(input_kind: str = "image", root: Path = SHARDS, select=None, workers: int = 0,
+def load_rows(input_kinds="image", root: Path = SHARDS, select=None, workers: int = 0,
               needed_by: str | None = None) -> SplitData:
-    """The rows of every shard for which `select(meta DataFrame) -> bool mask` holds (all when None).
-    input_kind: image | mfcc | vector | utterance | compare | egemaps; needed_by: who reads it, for the error
-    when the shards lack it (default: the model)."""
+    """The rows of every shard for which `select(meta DataFrame) -> bool mask` holds (all when None), with
+    one raw array per input kind (image | mfcc | vector | utterance | compare | egemaps; a kind or a tuple);
+    needed_by: who reads them, for the error when the shards lack one (default: the model)."""
     import pandas as pd
 
-    from pipeline.parallel import imap
-
+    kinds = (input_kinds,) if isinstance(input_kinds, str) else tuple(input_kinds)
     files = shard_files(root)
-    column = _column(input_kind)
-    xs, metas = [], []
+    xs: dict[str, list] = {k: [] for k in kinds}
+    metas = []
     for f in files:
         schema = pq.read_schema(f)
-        if column not in schema.names:
-            raise UserError(f"{f} has no column {column!r}, which {needed_by or 'the model'} reads: the shards were "
-                            f"rendered for other params (render computes what `model` reads, what "
-                            f"crossval.baseline needs and features.extra); re-run render (dvc repro render)")
+        for kind in kinds:
+            if _column(kind) not in schema.names:
+                raise UserError(f"{f} has no column {_column(kind)!r}, which {needed_by or 'the model'} reads: the "
+                                f"shards were rendered for other params (render computes what `model` reads, what "
+                                f"crossval.baseline needs and features.extra); re-run render (dvc repro render)")
         meta_cols = [c for c in META_COLUMNS if c in schema.names]
         meta = pq.read_table(f, columns=meta_cols).to_pandas()
         mask = np.ones(len(meta), dtype=bool) if select is None else np.asarray(select(meta), dtype=bool)
         if not mask.any():
             continue
         index = np.flatnonzero(mask)
-        table = pq.read_table(f, columns=[column]).take(index)
         metas.append(meta.iloc[index].reset_index(drop=True))
-        if input_kind == "image":
-            pngs = table.column("image").to_pylist()
-            n = max(1, min(workers or 1, len(pngs)))
-            chunks = [pngs[i::n] for i in range(n)] if n > 1 else [pngs]
-            parts = list(imap(_decode_many, chunks, n, desc=f"decode {f.stem}", unit="chunk", chunksize=1))
-            # undo the round-robin interleave so rows stay in shard order
-            out = np.empty((len(pngs),) + parts[0].shape[1:], dtype=np.uint8)
-            for i, part in enumerate(parts):
-                out[i::n] = part
-            xs.append(out)
-        else:
-            shape = read_metadata(f).get("extras_shapes", {}).get(input_kind)
-            flat = np.stack(table.column(column).to_numpy(zero_copy_only=False)).astype(np.float32)
-            x = flat.reshape((len(flat),) + tuple(shape)) if shape else flat
-            xs.append(x[..., None] if input_kind == "mfcc" else x)  # (frames, n_mfcc, 1) for the 2-D CNN
-    if not xs:
-        x = _empty_x(files[0], input_kind)
-        return SplitData(x=x, labels=np.array([], dtype=object), meta=pd.DataFrame(columns=META_COLUMNS))
+        for kind in kinds:
+            table = pq.read_table(f, columns=[_column(kind)]).take(index)
+            xs[kind].append(_read_column(f, table, kind, workers))
+    if not metas:
+        return SplitData(inputs={k: _empty_x(files[0], k) for k in kinds}, labels=np.array([], dtype=object),
+                         meta=pd.DataFrame(columns=META_COLUMNS))
     meta = pd.concat(metas, ignore_index=True)
-    return SplitData(x=np.concatenate(xs), labels=meta["label"].to_numpy(), meta=meta)
+    return SplitData(inputs={k: np.concatenate(v) for k, v in xs.items()}, labels=meta["label"].to_numpy(),
+                     meta=meta)
 
 
-def load_split(split: str, input_kind: str = "image", root: Path = SHARDS, split_file: Path = SPLIT_FILE,
+def _read_column(f: Path, table, input_kind: str, workers: int) -> np.ndarray:
+    """One shard's selected rows of one input column as an array (PNGs decoded across processes)."""
+    from pipeline.parallel import imap
+
+    column = _column(input_kind)
+    if input_kind == "image":
+        pngs = table.column("image").to_pylist()
+        n = max(1, min(workers or 1, len(pngs)))
+        chunks = [pngs[i::n] for i in range(n)] if n > 1 else [pngs]
+        parts = list(imap(_decode_many, chunks, n, desc=f"decode {f.stem}", unit="chunk", chunksize=1))
+        # undo the round-robin interleave so rows stay in shard order
+        out = np.empty((len(pngs),) + parts[0].shape[1:], dtype=parts[0].dtype)
+        for i, part in enumerate(parts):
+            out[i::n] = part
+        return out
+    shape = read_metadata(f).get("extras_shapes", {}).get(input_kind)
+    flat = np.stack(table.column(column).to_numpy(zero_copy_only=False)).astype(np.float32)
+    x = flat.reshape((len(flat),) + tuple(shape)) if shape else flat
+    return x[..., None] if input_kind == "mfcc" else x  # (frames, n_mfcc, 1) for the 2-D CNN
+
+
+def load_split(split: str, input_kinds="image", root: Path = SHARDS, split_file: Path = SPLIT_FILE,
                workers: int = 0) -> SplitData:
     """The rows of one split ('train', 'val', 'test'), as split.parquet assigns them."""
-    return load_rows(input_kind, root, select=lambda meta: split_of_rows(meta, split_file) == split,
+    return load_rows(input_kinds, root, select=lambda meta: split_of_rows(meta, split_file) == split,
                      workers=workers)
-
-
-MIN_SPEAKER_ROWS = 10  # fewer clips than this give no usable statistics of a speaker's own
-
-
-def standardise_by_speaker(x: np.ndarray, speakers, stats: dict | None = None, min_rows: int = MIN_SPEAKER_ROWS,
-                           clip: float = 5.0) -> np.ndarray:
-    """Each speaker's features z-scored on that speaker's own statistics (mean and std over its rows).
-
-    Speaker normalisation removes who is speaking (voice, recording channel) and keeps how: the field's
-    standard fix for speaker-independent SER. It is unsupervised (no labels), but it does use every row of a
-    speaker, so test speakers are normalised on their own unlabeled test audio (transductive, as in the
-    published baselines). A speaker with fewer than `min_rows` rows falls back to `stats` (population mean
-    and std, e.g. of the training speakers' raw features) or, without them, to the batch's own statistics.
-    Values are clipped to +-clip so one odd file cannot dominate a linear model."""
-    x = np.asarray(x, dtype=np.float32)
-    out = np.empty_like(x)
-    speakers = np.asarray(speakers, dtype=object)
-    for spk in dict.fromkeys(speakers.tolist()):
-        rows = speakers == spk
-        part = x[rows]
-        if rows.sum() >= min_rows:
-            mean, std = part.mean(axis=0), part.std(axis=0)
-        elif stats is not None:
-            mean, std = np.asarray(stats["mean"], np.float32), np.asarray(stats["std"], np.float32)
-        else:
-            mean, std = x.mean(axis=0), x.std(axis=0)
-        out[rows] = zscore(part, mean, std, clip)
-    return out
-
-
-def zscore(x: np.ndarray, mean: np.ndarray, std: np.ndarray, clip: float = 5.0) -> np.ndarray:
-    """(x - mean) / std, clipped: speaker standardisation's arithmetic, shared by training and predict."""
-    return np.clip((x - mean) / (std + 1e-6), -clip, clip).astype(np.float32, copy=False)
 
 
 @dataclass
 class SpecAugmentConfig:
+    """On-the-fly training augmentation (train.augment): spectrogram time shift, noise and SpecAugment masks,
+    and mixup of whole examples (any input)."""
     time_shift: float = 0.1
     noise_std: float = 0.02
     specaugment: bool = False
     freq_masks: int = 2
     time_masks: int = 2
     max_mask: float = 0.1
+    mixup: float = 0.0  # Beta(alpha, alpha) mixing of example pairs and their labels; 0 = off
 
 
-def augment_images(x: np.ndarray, cfg: SpecAugmentConfig, rng: np.random.Generator) -> np.ndarray:
-    """On-the-fly spectrogram augmentation of a float batch (N, H, W, C) in 0..1: time shift, noise, masks."""
+def augment_images(x: np.ndarray, cfg: SpecAugmentConfig, rng: np.random.Generator, unit_range: bool = True
+                   ) -> np.ndarray:
+    """On-the-fly spectrogram augmentation of a float batch (N, H, W, C): time shift, noise, masks.
+
+    unit_range: the papers' 0..1 image (noise is clipped to it, masks take the image's mean); otherwise a
+    normalised spectrogram (z-scores: masks are 0, the mean)."""
     n, h, w = x.shape[:3]
     if cfg.time_shift > 0:
         max_shift = int(round(cfg.time_shift * w))
@@ -188,9 +183,10 @@ def augment_images(x: np.ndarray, cfg: SpecAugmentConfig, rng: np.random.Generat
                     x[i] = np.roll(x[i], s, axis=1)
     if cfg.noise_std > 0:
         x += rng.normal(0.0, cfg.noise_std, size=x.shape).astype(np.float32)
-        np.clip(x, 0.0, 1.0, out=x)
+        if unit_range:
+            np.clip(x, 0.0, 1.0, out=x)
     if cfg.specaugment:
-        fill = x.mean(axis=(1, 2, 3), keepdims=True)
+        fill = x.mean(axis=(1, 2, 3), keepdims=True) if unit_range else np.zeros((n, 1, 1, 1), np.float32)
         for i in range(n):
             for _ in range(cfg.freq_masks):
                 size = int(rng.integers(0, max(1, int(cfg.max_mask * h)) + 1))
@@ -203,41 +199,68 @@ def augment_images(x: np.ndarray, cfg: SpecAugmentConfig, rng: np.random.Generat
     return x
 
 
-def make_sequence(x: np.ndarray, y: np.ndarray | None, batch_size: int, *, shuffle: bool, seed: int,
+def mixup(xs: dict, y: np.ndarray, alpha: float, rng: np.random.Generator) -> tuple[dict, np.ndarray]:
+    """Each example mixed with another of the batch (lam ~ Beta(alpha, alpha), the larger share kept first),
+    every input and the one-hot labels alike (Zhang et al. 2018): a smoother decision surface on small data."""
+    n = len(y)
+    lam = rng.beta(alpha, alpha, size=n).astype(np.float32)
+    lam = np.maximum(lam, 1.0 - lam)
+    partner = rng.permutation(n)
+    out = {}
+    for key, x in xs.items():
+        shape = (n,) + (1,) * (x.ndim - 1)
+        out[key] = lam.reshape(shape) * x + (1.0 - lam.reshape(shape)) * x[partner]
+    return out, lam[:, None] * y + (1.0 - lam[:, None]) * y[partner]
+
+
+def make_sequence(x, y: np.ndarray | None, batch_size: int, *, shuffle: bool, seed: int,
                   augment: SpecAugmentConfig | None = None, sample_weight: np.ndarray | None = None,
                   workers: int = 1, initial_epoch: int = 0):
-    """A keras.utils.PyDataset yielding (x, y[, w]) float32 batches; images scaled to 0..1.
-    The order and augmentation of epoch e depend only on (seed, e): a resumed run continues the sequence."""
+    """A keras.utils.PyDataset yielding (x, y[, w]) float32 batches. x: one array, or {input name: array}
+    for a model of several inputs. uint8 arrays (the papers' images) are scaled to 0..1 per batch; other
+    arrays are the model's values already (normalised). With `augment`, the spectrogram augmentation goes to
+    the input named "image" (or a bare 4-D array: pass augment only for images) and mixup to every input. The order and augmentation of epoch e depend only on (seed, e): a
+    resumed run continues the sequence."""
     import keras
+
+    named = isinstance(x, dict)
+    xs = x if named else {"x": x}
+    length = len(next(iter(xs.values())))
 
     class ShardSequence(keras.utils.PyDataset):
         def __init__(self):
             super().__init__(workers=workers, use_multiprocessing=False, max_queue_size=8)
             self.epoch = initial_epoch
-            self.order = np.arange(len(x))
+            self.order = np.arange(length)
             self._reorder()
 
         def _reorder(self):
             if shuffle:
-                self.order = np.random.default_rng([seed, self.epoch]).permutation(len(x))
+                self.order = np.random.default_rng([seed, self.epoch]).permutation(length)
 
         def __len__(self):
-            return math.ceil(len(x) / batch_size)
+            return math.ceil(length / batch_size)
 
         def __getitem__(self, index):
             idx = self.order[index * batch_size:(index + 1) * batch_size]
-            batch = x[idx]
-            if batch.dtype == np.uint8:
-                batch = batch.astype(np.float32) / 255.0
-            else:
-                batch = batch.astype(np.float32, copy=True)
-            if augment is not None and batch.ndim == 4:
-                batch = augment_images(batch, augment, np.random.default_rng([seed, self.epoch, index]))
-            if y is None:
-                return (batch,)
+            rng = np.random.default_rng([seed, self.epoch, index])
+            batch = {}
+            for key, arr in xs.items():
+                b = arr[idx]
+                unit = b.dtype == np.uint8
+                b = b.astype(np.float32) / 255.0 if unit else b.astype(np.float32, copy=True)
+                if augment is not None and b.ndim == 4 and key in ("image", "x"):  # not an MFCC matrix
+                    b = augment_images(b, augment, rng, unit_range=unit)
+                batch[key] = b
+            target = None if y is None else y[idx]
+            if augment is not None and augment.mixup > 0 and target is not None:
+                batch, target = mixup(batch, target, augment.mixup, rng)
+            inputs = batch if named else batch["x"]
+            if target is None:
+                return (inputs,)
             if sample_weight is not None:
-                return batch, y[idx], sample_weight[idx]
-            return batch, y[idx]
+                return inputs, target, sample_weight[idx]
+            return inputs, target
 
         def on_epoch_end(self):
             self.epoch += 1

@@ -45,21 +45,23 @@ def load_model():
     return load_model_file(MODEL), card
 
 
-def predict_split(model, card: dict, split: str = "test", batch_size: int = 64):
-    """The split's rows scored by the model, after checking the shards were made as the model's input was."""
+def predict_split(model, card: dict, split: str = "test", batch_size: int = 64, cold: bool = False):
+    """The split's rows scored by the model, after checking the shards were made as the model's input was:
+    each speaker normalised on its own clips (transductive), or with `cold` on no speaker statistics."""
     from pipeline import model_card
     from pipeline.dataset import load_split, shard_files
 
     model_card.check_matches(card, model_card.shard_settings(shard_files()), f"the {split} shards")
-    data = load_split(split, card["input"])
+    data = load_split(split, model_card.input_kinds(card))
     if len(data) == 0:
         raise UserError(f"the {split} split is empty: nothing to evaluate")
-    x = model_card.inputs(data.x, data.meta["speaker"].to_numpy(), card)
-    probs = predict_inputs(model, x, batch_size)
+    x, _ = model_card.model_inputs(data.inputs, card, speakers=None if cold else data.speakers)
+    probs = predict_inputs(model, model_card.as_model_input(x), batch_size)
     return data, probs
 
 
-def predict_inputs(model, x: np.ndarray, batch_size: int = 64) -> np.ndarray:
+def predict_inputs(model, x, batch_size: int = 64) -> np.ndarray:
+    """Probabilities of prepared inputs (one array, or {input name: array} for a model of several)."""
     from pipeline.dataset import make_sequence
 
     seq = make_sequence(x, None, batch_size, shuffle=False, seed=0)
@@ -131,6 +133,9 @@ def run(params: dict) -> dict:
     result = evaluate(data, probs, labels)
     y_true, y_pred, all_labels = result.pop("y_true"), result.pop("y_pred"), result.pop("all_labels")
     headline = headline_metrics(result, info.get("model"))  # the model's own name, from its card
+    # the same files with no statistics of their speakers: what a user with one recording of a stranger gets
+    _, cold_probs = predict_split(model, info, cold=True)
+    headline["cold_uar"] = round(evaluate(data, cold_probs, labels)["uar"], 4)
     write_json(TEST_METRICS, {"test": headline})
     write_json(PER_CLASS, {"per_class": result["per_class"], "per_corpus": result["per_corpus"],
                            "top_confusions": result["top_confusions"], "labels": all_labels,

@@ -40,6 +40,12 @@ from pipeline.errors import ParamsError
 from pipeline.params import boolean, choice, number, section, string_list, workers
 
 CHANNEL_MODES = ("colormap", "delta", "gray")
+IMAGE_KINDS = ("papers", "native")
+# The native image's fixed scale per plane (dB, dB per frame): 16-bit PNG values 0..65535 map linearly onto
+# these ranges, so a value means the same level in every image (0.0024 dB steps for the static plane). The
+# static floor is power_to_db's own (amin 1e-10 = -100 dB): the window's zero padding sits exactly on it. A
+# peak-normalised clip's loudest mel bin stays below +40 dB; deltas of speech stay within +-20 / +-11 dB.
+NATIVE_SCALE = {"static": (-100.0, 60.0), "delta": (-40.0, 40.0), "delta2": (-20.0, 20.0)}
 EXTRA_KINDS = ("mfcc", "vector", "utterance", "compare", "egemaps")
 FUNCTIONAL_KINDS = ("compare", "egemaps")  # utterance functionals by openSMILE
 FUNCTIONALS_ON = ("speech", "window")  # the trimmed clip, whole | the fitted (padded or cut) window
@@ -59,6 +65,7 @@ class FeatureConfig:
     n_mels: int = 128
     fmin: float = 0.0
     fmax: float | None = 8000.0
+    image: str = "papers"  # papers: 8-bit, min-max per image, resized | native: 16-bit dB, n_mels x frames
     image_height: int = 64
     image_width: int = 64
     channels: str = "colormap"
@@ -69,14 +76,19 @@ class FeatureConfig:
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
+        """The papers' image (height, width, channels); a native image is (n_mels, frames, channels)."""
         return (self.image_height, self.image_width, 1 if self.channels == "gray" else 3)
+
+    def native_shape(self, n_samples: int) -> tuple[int, int, int]:
+        """A native image of a clip of n_samples: (n_mels, frames, channels), frames as librosa center=True."""
+        return (self.n_mels, 1 + n_samples // self.hop_length, 1 if self.channels == "gray" else 3)
 
     @classmethod
     def from_params(cls, params: dict) -> "FeatureConfig":
         """From the params dict (section `features`; missing keys take the defaults); ParamsError names the key."""
         sec = section(params or {}, "features", keys=(
-            "n_fft", "hop_length", "n_mels", "fmin", "fmax", "image_height", "image_width", "channels", "colormap",
-            "n_mfcc", "functionals_on", "extra", *RenderOutput.KEYS))
+            "n_fft", "hop_length", "n_mels", "fmin", "fmax", "image", "image_height", "image_width", "channels",
+            "colormap", "n_mfcc", "functionals_on", "extra", *RenderOutput.KEYS))
         RenderOutput.from_params(params)  # checked with the rest of the section
         p = "features"
         d = cls()
@@ -87,7 +99,11 @@ class FeatureConfig:
         fmax = number(sec, "fmax", p, default=d.fmax, lo=fmin, lo_open=True, allow_none=True)
         height = number(sec, "image_height", p, default=d.image_height, lo=8, hi=4096, integer=True)
         width = number(sec, "image_width", p, default=d.image_width, lo=8, hi=4096, integer=True)
+        image = choice(sec, "image", p, IMAGE_KINDS, default=d.image)
         channels = choice(sec, "channels", p, CHANNEL_MODES, default=d.channels)
+        if image == "native" and channels == "colormap":
+            raise ParamsError(f"{p}.channels", "a native image holds dB values, not colours: gray or delta "
+                                               "(colormap is the papers' image, features.image: papers)")
         cmap = sec.get("colormap", d.colormap)
         import matplotlib  # the registry only; never pyplot
 
@@ -98,7 +114,7 @@ class FeatureConfig:
         functionals_on = choice(sec, "functionals_on", p, FUNCTIONALS_ON, default=d.functionals_on)
         extra = tuple(dict.fromkeys(string_list(sec, "extra", p, allowed=EXTRA_KINDS)))
         return cls(n_fft=n_fft, hop_length=hop, n_mels=n_mels, fmin=fmin,
-                   fmax=None if fmax is None else float(fmax), image_height=height, image_width=width,
+                   fmax=None if fmax is None else float(fmax), image=image, image_height=height, image_width=width,
                    channels=channels, colormap=cmap, n_mfcc=n_mfcc, functionals_on=functionals_on, extra=extra)
 
 
@@ -107,7 +123,7 @@ class FeatureConfig:
 # tests/test_render_cache.py fails for a FeatureConfig field that no list names (or NOT_AN_OUTPUT_SETTING).
 SPECTRUM = ("n_fft", "hop_length", "n_mels", "fmin", "fmax")
 DEPENDS_ON = {
-    "image": SPECTRUM + ("image_height", "image_width", "channels", "colormap"),
+    "image": SPECTRUM + ("image", "image_height", "image_width", "channels", "colormap"),
     "mfcc": SPECTRUM + ("n_mfcc",),
     "vector": SPECTRUM + ("n_mfcc",),
     "utterance": SPECTRUM + ("n_mfcc",),
@@ -240,16 +256,24 @@ class _Analysis:
     frames: np.ndarray   # (T, n_fft) unwindowed frames of `padded`, hop_length apart (a view)
     power: np.ndarray    # (T, n_fft//2+1) power spectrogram
     mel: np.ndarray      # (T, n_mels) power mel spectrogram
+    _db_abs: np.ndarray | None = None
     _db: np.ndarray | None = None
 
     @property
-    def db(self) -> np.ndarray:
-        """(T, n_mels) power_to_db(mel, ref=1.0, top_db=80): the MFCC input, computed once per clip.
+    def db_abs(self) -> np.ndarray:
+        """(T, n_mels) power_to_db(mel, ref=1.0, top_db=None): absolute dB (the native image), one log per clip."""
+        if self._db_abs is None:
+            self._db_abs = power_to_db(self.mel, ref=1.0, top_db=None)
+        return self._db_abs
 
-        The image's power_to_db(mel, ref=max, top_db=80) is exactly db - db.max(): one log per clip.
+    @property
+    def db(self) -> np.ndarray:
+        """(T, n_mels) power_to_db(mel, ref=1.0, top_db=80): the MFCC input, from db_abs (no second log).
+
+        The papers' image's power_to_db(mel, ref=max, top_db=80) is exactly db - db.max().
         """
         if self._db is None:
-            self._db = power_to_db(self.mel, ref=1.0, top_db=TOP_DB)
+            self._db = np.maximum(self.db_abs, self.db_abs.max() - np.float32(TOP_DB))
         return self._db
 
     def log_mel(self) -> np.ndarray:
@@ -366,8 +390,66 @@ def to_image(logmel: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return np.take(_lut(cfg.colormap), plane, axis=0)
 
 
-def _encode_image(logmel: np.ndarray, cfg: FeatureConfig) -> tuple[bytes, tuple[int, int, int]]:
-    """PNG bytes of to_image(logmel, cfg) and its shape; colormap images go out as indexed-colour PNGs."""
+def native_planes(db_abs: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """(frames, n_mels) absolute dB -> float32 (n_mels, frames, C) on the fixed scale (NATIVE_SCALE): the
+    static plane [, its delta and delta-delta], clipped to their ranges, low frequencies at the bottom."""
+    static = np.asarray(db_abs, dtype=np.float32).T  # (n_mels, frames)
+    planes = [static] if cfg.channels == "gray" else [static, _delta(static, 1), _delta(static, 2)]
+    out = np.empty((static.shape[0], static.shape[1], len(planes)), dtype=np.float32)
+    for c, (plane, name) in enumerate(zip(planes, NATIVE_SCALE)):
+        lo, hi = NATIVE_SCALE[name]
+        out[:, :, c] = np.clip(plane[::-1], lo, hi)
+    return out
+
+
+def to_native(db_abs: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
+    """uint16 (n_mels, frames, C): native_planes quantised to 0..65535 over each plane's fixed range."""
+    planes = native_planes(db_abs, cfg)
+    out = np.empty(planes.shape, dtype=np.uint16)
+    for c, name in zip(range(planes.shape[2]), NATIVE_SCALE):
+        lo, hi = NATIVE_SCALE[name]
+        out[:, :, c] = np.rint((planes[:, :, c] - lo) * (65535.0 / (hi - lo)))
+    return out
+
+
+def image_scale(cfg: FeatureConfig) -> dict | None:
+    """What an image's integer values mean, for the shard metadata and the model card: the native image's
+    {plane: [lo_db, hi_db]} (0 and 65535 map to them), or None for the papers' 8-bit min-max image."""
+    if cfg.image != "native":
+        return None
+    names = list(NATIVE_SCALE)[:1 if cfg.channels == "gray" else 3]
+    return {name: list(NATIVE_SCALE[name]) for name in names}
+
+
+def image_values(raw: np.ndarray, scale: dict | None) -> np.ndarray:
+    """Decoded image(s) (..., H, W, C) -> the model's float32 values: the papers' 8-bit image scaled to 0..1,
+    a native 16-bit image back to dB on its fixed scale (`scale` from image_scale, kept in the card)."""
+    raw = np.asarray(raw)
+    if scale is None:
+        if raw.dtype != np.uint8:
+            raise ValueError(f"a papers' image is 8-bit, got {raw.dtype}")
+        return raw.astype(np.float32) * np.float32(1.0 / 255.0)
+    if raw.dtype != np.uint16:
+        raise ValueError(f"a native image is 16-bit, got {raw.dtype}")
+    ranges = np.array(list(scale.values()), dtype=np.float32)  # (C, 2)
+    if ranges.shape[0] != raw.shape[-1]:
+        raise ValueError(f"image has {raw.shape[-1]} planes, scale {len(ranges)}")
+    lo, hi = ranges[:, 0], ranges[:, 1]
+    return (raw.astype(np.float32) * ((hi - lo) / np.float32(65535.0)) + lo).astype(np.float32)
+
+
+def image_floor(scale: dict | None) -> float | None:
+    """The value of padding / digital silence in image_values of a native image: its static plane's floor."""
+    return None if scale is None else float(scale["static"][0])
+
+
+def _encode_image(a: "_Analysis", cfg: FeatureConfig) -> tuple[bytes, tuple[int, int, int]]:
+    """PNG bytes of the clip's image and its shape: the native 16-bit image, or the papers' (colormap images
+    go out as indexed-colour PNGs)."""
+    if cfg.image == "native":
+        img = to_native(a.db_abs, cfg)
+        return encode_png(img), tuple(int(v) for v in img.shape)
+    logmel = a.log_mel()
     if cfg.channels == "colormap" and INDEXED_COLORMAP_PNG:
         index = _to_u8(_plane(np.asarray(logmel, dtype=np.float32), cfg))
         return encode_png(index, palette=_lut(cfg.colormap)), cfg.image_shape
@@ -383,7 +465,7 @@ _PNG_COLOUR = {1: 0, 2: 4, 3: 2, 4: 6}  # channels -> PNG colour type (gray, gra
 
 
 def encode_png(img: np.ndarray, level: int = 1, palette: np.ndarray | None = None) -> bytes:
-    """uint8 (H, W, C) or (H, W) -> PNG bytes: 8-bit, no scanline filter, zlib level 1.
+    """uint8 or uint16 (H, W, C) or (H, W) -> PNG bytes: 8- or 16-bit, no scanline filter, zlib level 1.
 
     With `palette` ((256, 3) uint8), img holds (H, W) indices and the PNG is an indexed-colour image
     (PLTE = palette): the same RGB pixels at a third of the bytes to compress, store and inflate.
@@ -392,12 +474,15 @@ def encode_png(img: np.ndarray, level: int = 1, palette: np.ndarray | None = Non
     Any PNG reader reads it (decode_png, PIL + .convert("RGB"), tf.io.decode_png(channels=3), browsers).
     """
     img = np.asarray(img)
-    if img.dtype != np.uint8:
-        raise ValueError(f"encode_png wants uint8, got {img.dtype}")
+    if img.dtype not in (np.uint8, np.uint16):
+        raise ValueError(f"encode_png wants uint8 or uint16, got {img.dtype}")
     if img.ndim == 2:
         img = img[:, :, None]
     h, w, c = img.shape
+    depth = 8 * img.dtype.itemsize
     chunks = []
+    if palette is not None and depth == 16:
+        raise ValueError("encode_png: a palette indexes 8-bit images")
     if palette is not None:
         palette = np.asarray(palette, dtype=np.uint8)
         if c != 1 or palette.ndim != 2 or palette.shape[1] != 3 or not 1 <= palette.shape[0] <= 256:
@@ -408,15 +493,22 @@ def encode_png(img: np.ndarray, level: int = 1, palette: np.ndarray | None = Non
         colour = _PNG_COLOUR[c]
     else:
         raise ValueError(f"encode_png: 1-4 channels, got {c}")
-    raw = np.zeros((h, 1 + w * c), dtype=np.uint8)  # filter byte 0 (None) before each scanline
-    raw[:, 1:] = img.reshape(h, w * c)
-    header = _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, 8, colour, 0, 0, 0))
+    row_bytes = w * c * img.dtype.itemsize
+    raw = np.zeros((h, 1 + row_bytes), dtype=np.uint8)  # filter byte 0 (None) before each scanline
+    raw[:, 1:] = img.astype(img.dtype.newbyteorder(">"), copy=False).reshape(h, w * c).view(np.uint8)
+    header = _chunk(b"IHDR", struct.pack(">IIBBBBB", w, h, depth, colour, 0, 0, 0))
     return b"".join((b"\x89PNG\r\n\x1a\n", header, *chunks,
                      _chunk(b"IDAT", zlib.compress(raw.tobytes(), level)), _chunk(b"IEND", b"")))
 
 
 def decode_png(data: bytes) -> np.ndarray:
-    """PNG bytes -> uint8 (H, W, C) (C=1 for grayscale; indexed-colour PNGs come back as RGB)."""
+    """PNG bytes -> uint8 or uint16 (H, W, C) (C=1 for grayscale; indexed-colour PNGs come back as RGB).
+
+    16-bit images written by encode_png (no scanline filter) are read here directly: PIL reads 16-bit RGB
+    as 8-bit. Any other 16-bit PNG goes through PIL, which keeps 16-bit grayscale only."""
+    direct = _decode_unfiltered16(data)
+    if direct is not None:
+        return direct
     from PIL import Image
 
     with Image.open(io.BytesIO(data)) as img:
@@ -426,6 +518,27 @@ def decode_png(data: bytes) -> np.ndarray:
     if arr.ndim == 2:
         arr = arr[:, :, None]
     return arr
+
+
+def _decode_unfiltered16(data: bytes) -> np.ndarray | None:
+    """A 16-bit gray or RGB, non-interlaced PNG whose every scanline has filter 0 (as encode_png writes) ->
+    uint16 (H, W, C); None for anything else."""
+    if data[:8] != b"\x89PNG\r\n\x1a\n" or data[12:16] != b"IHDR":
+        return None
+    w, h, depth, colour, _, _, interlace = struct.unpack(">IIBBBBB", data[16:29])
+    channels = {0: 1, 2: 3}.get(colour)
+    if depth != 16 or channels is None or interlace:
+        return None
+    pos, idat = 8, []
+    while pos < len(data):
+        (length,), kind = struct.unpack(">I", data[pos:pos + 4]), data[pos + 4:pos + 8]
+        if kind == b"IDAT":
+            idat.append(data[pos + 8:pos + 8 + length])
+        pos += 12 + length
+    raw = np.frombuffer(zlib.decompress(b"".join(idat)), dtype=np.uint8).reshape(h, 1 + w * channels * 2)
+    if raw[:, 0].any():
+        return None  # filtered scanlines: not ours
+    return raw[:, 1:].copy().view(">u2").astype(np.uint16).reshape(h, w, channels)
 
 
 # ---------------------------------------------------------------------------------------------- extras
@@ -510,7 +623,7 @@ def render(y: np.ndarray, sr: int, cfg: FeatureConfig, speech: np.ndarray | None
     """One standardised clip -> PNG bytes of the spectrogram image, its shape, and the extra arrays.
     `speech`: the clip before it was fitted to the window, for the functionals (None: y is the whole clip)."""
     a = _analyse(y, sr, cfg)
-    png, shape = _encode_image(a.log_mel(), cfg)
+    png, shape = _encode_image(a, cfg)
     return Rendered(png=png, shape=shape, extras=extras(y, sr, cfg, a, speech))
 
 
@@ -527,7 +640,7 @@ def outputs(y: np.ndarray | None, sr: int, cfg: FeatureConfig, kinds, speech: np
     a = _analyse(y, sr, cfg) if spectral else None
     out: dict = {}
     if "image" in kinds:
-        out["image"] = _encode_image(a.log_mel(), cfg)[0]
+        out["image"] = _encode_image(a, cfg)[0]
     out.update(extras(y, sr, dataclasses.replace(cfg, extra=wanted), a, speech))
     return out
 

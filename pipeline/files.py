@@ -17,6 +17,11 @@ AUDIO_EXTENSIONS = (".wav", ".flac", ".ogg", ".aif", ".aiff", ".mp3")
 ARCHIVE_SUFFIXES = (".zip", ".tar", ".tgz", ".gz", ".bz2", ".xz", ".7z", ".rar")
 
 
+def is_audio(path: Path) -> bool:
+    """An audio file by its name (macOS's ._ resource forks are not)."""
+    return path.suffix.lower() in AUDIO_EXTENSIONS and not path.name.startswith("._")
+
+
 def is_hidden(name: str) -> bool:
     """Dot files and folders (.gitkeep, .DS_Store, .dvc) and macOS's __MACOSX are never data."""
     return name.startswith(".") or name == "__MACOSX"

@@ -1,10 +1,14 @@
-"""What a trained model carries with it, its card (models/card.json): the class order, the input it reads, and the
-settings that input was made with: the audio and feature settings of the shards it was trained on (read from
-the shards' metadata, not from params.yaml) and its input normalisation.
+"""What a trained model carries with it, its card (models/card.json): the class order, the inputs it reads and, for each,
+its shape and speaker normalisation (pipeline/normalisation.py, whole: policy constants and population
+statistics), and the settings those inputs were made with: the audio and feature settings of the shards it
+was trained on (read from the shards' metadata, not from params.yaml), the image's value scale included.
 
-predict, export and evaluate build their input from the card, never from today's params.yaml, so editing
-`features.n_mels` after training, or scoring with a model from another experiment, cannot silently feed the
-model a different input. Keras-free.
+predict, export, evaluate and crossval build a model's input from the card with `model_inputs`, never from
+today's params.yaml, so editing `features.n_mels` after training, or scoring with a model from another
+experiment, cannot silently feed the model a different input. Keras-free.
+
+    card = make(model, classes, {"image": (shape, normaliser)}, settings)
+    x, used = model_inputs(data.inputs, card, speakers=...)      # per row: which statistics it got
 """
 from __future__ import annotations
 
@@ -15,14 +19,16 @@ from pathlib import Path
 import numpy as np
 
 from pipeline.errors import UserError
+from pipeline.normalisation import SpeakerNormaliser
 
-CARD_VERSION = 2
+CARD_VERSION = 3
 # settings that change what an input row holds; a model trained with one value must be fed the same
 SETTING_SECTIONS = ("audio", "features")
 
 
 def shard_settings(shards: list[Path]) -> dict:
-    """The audio/feature settings the shards were rendered with; every shard must agree."""
+    """The audio/feature settings the shards were rendered with, and their image's value scale; every shard
+    must agree."""
     from pipeline.shards import read_metadata
 
     seen = None
@@ -32,6 +38,7 @@ def shard_settings(shards: list[Path]) -> dict:
         if None in settings.values():
             raise UserError(f"{shard} carries no render settings (rendered by an older version): "
                             f"re-run the render stage (dvc repro render)")
+        settings["image_scale"] = meta.get("image_scale")
         if seen is None:
             seen = settings
         elif settings != seen:
@@ -40,49 +47,78 @@ def shard_settings(shards: list[Path]) -> dict:
     return seen or {}
 
 
-def make(model: str, input_kind: str, classes: list[str], input_shape, settings: dict,
-         speaker_norm: bool = False, population: dict | None = None) -> dict:
-    card = {"version": CARD_VERSION, "labels": list(classes), "model": model, "input": input_kind,
-            "input_shape": [int(v) for v in input_shape], **settings,
-            "speaker_norm": bool(speaker_norm)}
-    if speaker_norm and population is not None:
-        # for a speaker with too few files to have statistics of its own (predict on one file)
-        card["population"] = {k: np.asarray(v, dtype=np.float32).tolist() for k, v in population.items()}
-    return card
+def layout(kind: str, settings: dict) -> str:
+    """How an input's statistics are taken: per band over frames for a native spectrogram, else per value."""
+    return "spectrogram" if kind == "image" and settings.get("image_scale") else "vector"
+
+
+def normaliser(kind: str, mode: str, settings: dict) -> SpeakerNormaliser:
+    """The speaker normaliser of an input kind (not fitted). The papers' 8-bit image (min-max scaled per image,
+    so no level survives to normalise) is never normalised."""
+    from pipeline.features import image_floor
+
+    if kind == "image" and not settings.get("image_scale"):
+        mode = "none"
+    return SpeakerNormaliser(layout=layout(kind, settings), mode=mode,
+                             floor=image_floor(settings.get("image_scale")) if kind == "image" else None)
+
+
+def values(kind: str, raw: np.ndarray, scale: dict | None) -> np.ndarray:
+    """Raw shard rows of one input -> float values before normalisation: a native image in dB; the papers'
+    8-bit image scaled to 0..1; features as they are."""
+    if kind != "image":
+        return np.asarray(raw, dtype=np.float32)
+    from pipeline.features import image_values
+
+    return image_values(raw, scale)
+
+
+def make(model: str, classes: list[str], inputs: dict, settings: dict) -> dict:
+    """inputs: {kind: (shape without batch, fitted SpeakerNormaliser)}."""
+    return {"version": CARD_VERSION, "labels": list(classes), "model": model,
+            "inputs": {kind: {"shape": [int(v) for v in shape], "normalisation": norm.to_card(),
+                              **({"scale": settings.get("image_scale")} if kind == "image" else {})}
+                       for kind, (shape, norm) in inputs.items()},
+            **{k: settings[k] for k in SETTING_SECTIONS}}
 
 
 def read(path: Path) -> dict:
     from pipeline.paths import OLD_CARD_NAME
 
-    if not Path(path).exists():
-        old = Path(path).with_name(OLD_CARD_NAME)
+    path = Path(path)
+    if not path.exists():
+        old = path.with_name(OLD_CARD_NAME)
         if old.exists():
-            raise UserError(f"{path} not found, only {old}: the model card's name before it was {Path(path).name}; "
+            raise UserError(f"{path} not found, only {old}: the model card's name before it was {path.name}; "
                             f"the model was trained by an older version, re-train it (dvc repro train)")
         raise UserError(f"{path} not found: train a model first (dvc repro train)")
-    card = json.loads(Path(path).read_text())
-    missing = [k for k in ("labels", "input", *SETTING_SECTIONS) if k not in card]
-    if missing:
-        raise UserError(f"{path} lacks {', '.join(missing)}: the model was trained by an older version that did "
-                        f"not record its settings; re-train it (dvc repro train)")
+    card = json.loads(path.read_text())
+    if card.get("version") != CARD_VERSION or any(k not in card for k in ("labels", "inputs", *SETTING_SECTIONS)):
+        raise UserError(f"{path} is a model card of an older version (it lacks the inputs' normalisation or "
+                        f"settings): re-train the model (dvc repro train)")
     return card
 
 
+def input_kinds(card: dict) -> tuple[str, ...]:
+    return tuple(card["inputs"])
+
+
+def normalisers(card: dict) -> dict[str, SpeakerNormaliser]:
+    return {kind: SpeakerNormaliser.from_card(spec["normalisation"]) for kind, spec in card["inputs"].items()}
+
+
 def configs(card: dict):
-    """(AudioConfig, FeatureConfig) the model's input was made with; the feature extras are the model's own
-    input column alone (none for an image model), whatever the card's render settings listed."""
+    """(AudioConfig, FeatureConfig) the model's inputs were made with; the feature extras are the model's own
+    feature inputs alone, whatever the card's render settings listed."""
     from pipeline.audio import AudioConfig
     from pipeline.features import FeatureConfig
 
     audio = AudioConfig(**card["audio"])
     feats = dict(card["features"])
-    feats["extra"] = tuple(feats.get("extra") or ())
-    feats.setdefault("functionals_on", "window")  # a card from before the setting: functionals of the window
-    fcfg = FeatureConfig(**feats)
-    kind = card["input"]
-    # compute only what the model reads: the image alone, or its one feature column
-    fcfg = dataclasses.replace(fcfg, extra=() if kind == "image" else (kind,))
-    return audio, fcfg
+    known = {f.name for f in dataclasses.fields(FeatureConfig)}
+    fcfg = FeatureConfig(**{k: v for k, v in feats.items() if k in known})
+    # compute only what the model reads: the image, and its feature columns
+    return audio, dataclasses.replace(fcfg, extra=tuple(k for k in input_kinds(card) if k != "image"))
 
 
 def check_matches(card: dict, settings: dict, what: str) -> None:
@@ -92,7 +128,7 @@ def check_matches(card: dict, settings: dict, what: str) -> None:
         mine, theirs = card.get(section, {}), settings.get(section, {})
         for key in sorted(set(mine) | set(theirs)):
             if key == "extra":
-                continue  # extra columns only add inputs; the model's own is checked when loading
+                continue  # extra columns only add inputs; the model's own are checked when loading
             if mine.get(key) != theirs.get(key):
                 diffs.append(f"{section}.{key} {theirs.get(key)!r} (model: {mine.get(key)!r})")
     if diffs:
@@ -100,10 +136,54 @@ def check_matches(card: dict, settings: dict, what: str) -> None:
                         f"{'; '.join(diffs[:5])}. Re-run `dvc repro` so the model and the data agree.")
 
 
-def inputs(x: np.ndarray, speakers, card: dict) -> np.ndarray:
-    """The model's input from raw rows: speaker standardisation when the card says so (feature inputs)."""
-    if not card.get("speaker_norm") or card["input"] == "image":
-        return x
-    from pipeline.dataset import standardise_by_speaker
+def model_inputs(raw: dict, card: dict, speakers=None, statistics: dict | None = None,
+                 norms: dict | None = None) -> tuple[dict, np.ndarray]:
+    """The model's inputs from raw rows {kind: array}, and per row which statistics normalised it.
 
-    return standardise_by_speaker(x, speakers, stats=card.get("population"))
+    speakers: a speaker per row, or None (no speaker statistics: the population's, the cold path);
+    statistics: {speaker: {kind: Statistics}} taken elsewhere than from these rows (enrolment clips, or every
+    recording of the speaker: see speaker_statistics); without, a speaker's own rows here give its statistics."""
+    norms = norms or normalisers(card)
+    out, used = {}, None
+    for kind, spec in card["inputs"].items():
+        norm = norms[kind]
+        if kind == "image" and spec.get("scale") is None and norm.mode == "none":
+            out[kind] = np.asarray(raw[kind])  # the papers' 8-bit image: scaled to 0..1 per batch (memory)
+            continue
+        given = None if statistics is None else {spk: s[kind] for spk, s in statistics.items()}
+        result = norm.normalise(values(kind, raw[kind], spec.get("scale")), speakers, given)
+        out[kind] = result.x
+        if used is None or norm.mode != "none":
+            used = result.used
+    if used is None:
+        used = np.full(len(next(iter(raw.values()))), "none", dtype=object)
+    return out, used
+
+
+def speaker_statistics(raw: dict, card: dict, source: str = "enrolled", norms: dict | None = None) -> dict:
+    """{kind: Statistics} of one speaker's raw rows (its enrolment clips), for model_inputs' `statistics`."""
+    norms = norms or normalisers(card)
+    return {kind: norms[kind].statistics(values(kind, raw[kind], spec.get("scale")), source)
+            for kind, spec in card["inputs"].items() if norms[kind].mode not in ("none", "utterance")}
+
+
+class StatisticsAccumulator:
+    """One speaker's statistics for every input of a model, from raw rows added a chunk at a time (predict)."""
+
+    def __init__(self, card: dict, norms: dict | None = None, source: str = "speaker"):
+        self.card, self.source = card, source
+        norms = norms or normalisers(card)
+        self.acc = {kind: norms[kind].accumulator() for kind in card["inputs"]
+                    if norms[kind].mode not in ("none", "utterance")}
+
+    def add(self, raw: dict) -> None:
+        for kind, acc in self.acc.items():
+            acc.add(values(kind, raw[kind], self.card["inputs"][kind].get("scale")))
+
+    def statistics(self) -> dict:
+        return {kind: acc.statistics(self.source) for kind, acc in self.acc.items()}
+
+
+def as_model_input(inputs: dict):
+    """What Keras' fit/predict take: the array of a single-input model, the dict of a multi-input one."""
+    return next(iter(inputs.values())) if len(inputs) == 1 else inputs

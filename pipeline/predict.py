@@ -1,15 +1,25 @@
 """predict: emotion of new recordings with the trained model.
 
-`python -m pipeline predict PATH... [--json | --csv] [--per-window]`. Files and folders (wav, flac,
-ogg, aiff, mp3 where the audio stack reads them). The audio goes through exactly the standardise +
-render code of training (pipeline.audio, pipeline.features); recordings longer than the window are
-scored on overlapping windows and the probabilities averaged. An unreadable input gets a per-file
+`python -m pipeline predict PATH... [--json | --csv] [--per-window] [--speakers none|one|folder] [--enroll DIR]`.
+Files and folders (wav, flac, ogg, aiff, mp3 where the audio stack reads them). The audio goes through exactly
+the standardise + render code of training (pipeline.audio, pipeline.features); recordings longer than the
+window are scored on overlapping windows and the probabilities averaged. An unreadable input gets a per-file
 error and the others are still scored; the exit status is non-zero only when every input failed.
+
+Speaker normalisation (the model card's, pipeline/normalisation.py) needs statistics of the speaker. By
+default a file gets none, the training population's statistics (the `cold` figure of cross-validation):
+what one file of a stranger gets. `--enroll DIR` learns the speaker of every input from the recordings in DIR
+(cross-validation's `enrolled` figures); `--speakers one|folder` takes all inputs, or each folder, as one
+speaker and normalises it on its own recordings (the `transductive` figure). A speaker's statistics come from
+one clip per recording, made as training made it (the recording's trimmed speech fitted to the window), so
+clips are counted as in training; a speaker with fewer than the card's min_clips recordings gets the
+population's. Every output row says which statistics it got.
 """
 from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import json
 import sys
 from dataclasses import dataclass, field
@@ -17,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from pipeline.corpora.base import is_audio
+from pipeline.files import is_audio
 from pipeline.errors import UserError
 from pipeline.paths import CARD_NAME, MODEL
 
@@ -29,7 +39,8 @@ PARALLEL_FROM = 16  # files; fewer are prepared in this process (a worker pool c
 @dataclass
 class Prepared:
     path: str
-    inputs: list = field(default_factory=list)  # one model input per window
+    windows: list = field(default_factory=list)  # raw model inputs per window: {input kind: array}
+    clip: dict | None = None  # the raw inputs of the clip training would have made of this recording
     error: str | None = None
 
 
@@ -43,10 +54,26 @@ def collect(paths: list[str]) -> list[Path]:
     return files
 
 
-def prepare(path: Path, acfg, fcfg, input_kind: str) -> Prepared:
-    """Audio -> model inputs per window, with the training code path. No Keras here."""
+def raw_inputs(rendered, kinds: tuple) -> dict:
+    """A rendered clip -> the raw model inputs, as the shards hold them (the image decoded, not scaled)."""
+    from pipeline import features
+
+    out = {}
+    for kind in kinds:
+        if kind == "image":
+            out[kind] = features.decode_png(rendered.png)
+        else:
+            x = np.asarray(rendered.extras[kind], dtype=np.float32)
+            out[kind] = x[..., None] if kind == "mfcc" else x
+    return out
+
+
+def prepare(path: Path, acfg, fcfg, kinds: tuple, windows: bool = True) -> Prepared:
+    """Audio -> raw model inputs per window and of the training clip, with the training code path. No Keras.
+    windows=False: the training clip only (a speaker's statistics)."""
     from pipeline import audio, features
 
+    kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
     out = Prepared(str(path))
     try:
         if not path.exists():
@@ -55,19 +82,25 @@ def prepare(path: Path, acfg, fcfg, input_kind: str) -> Prepared:
         reason = audio.check(samples, sr, 0.0, -120.0)
         if reason:
             raise audio.AudioFormatError(reason)
-        if input_kind in features.FUNCTIONAL_KINDS and fcfg.functionals_on == "speech":
-            # utterance functionals over the whole trimmed recording, as render takes them: one input per file
-            speech = audio.prepare(samples, sr, acfg)
-            out.inputs.append(np.asarray(features.outputs(None, acfg.sample_rate, fcfg, (input_kind,), speech)
-                                         [input_kind], dtype=np.float32))
-            return out
-        for y in audio.windows(samples, sr, acfg, hop=HOP_SECONDS):
-            rendered = features.render(y, acfg.sample_rate, fcfg)
-            if input_kind == "image":
-                out.inputs.append(features.decode_png(rendered.png).astype(np.float32) / 255.0)
-            else:
-                x = np.asarray(rendered.extras[input_kind], dtype=np.float32)
-                out.inputs.append(x[..., None] if input_kind == "mfcc" else x)
+        speech = audio.prepare(samples, sr, acfg)
+        # utterance functionals over the whole trimmed recording, as render takes them: one per file
+        per_file = [k for k in kinds if k in features.FUNCTIONAL_KINDS and fcfg.functionals_on == "speech"]
+        functionals = ({k: np.asarray(v, dtype=np.float32) for k, v in
+                        features.outputs(None, acfg.sample_rate, fcfg, per_file, speech).items()} if per_file else {})
+        per_window = tuple(k for k in kinds if k not in per_file)
+        window_cfg = dataclasses.replace(fcfg, extra=tuple(k for k in fcfg.extra if k not in per_file))
+
+        def inputs_of(y: np.ndarray) -> dict:
+            got = raw_inputs(features.render(y, acfg.sample_rate, window_cfg), per_window) if per_window else {}
+            return {**got, **functionals}
+
+        cuts = audio.cut_windows(speech, acfg, hop=HOP_SECONDS) if per_window else [None]
+        if windows:
+            out.windows = [inputs_of(y) for y in cuts]
+        if windows and len(cuts) == 1:  # no longer than the window: its one window is the training clip
+            out.clip = out.windows[0]
+        else:
+            out.clip = inputs_of(audio.fit(speech, acfg.n_samples) if per_window else None)
     except Exception as exc:  # per-file error; the other files are still scored
         out.error = str(exc) if isinstance(exc, audio.AudioFormatError) else f"{type(exc).__name__}: {exc}"
     return out
@@ -77,13 +110,13 @@ def _prepare_job(job) -> Prepared:
     return prepare(*job)
 
 
-def prepared_chunks(files: list[Path], acfg, fcfg, input_kind: str, chunk: int = CHUNK_FILES):
+def prepared_chunks(files: list[Path], acfg, fcfg, kinds, chunk: int = CHUNK_FILES, windows: bool = True):
     """Prepared files in order, `chunk` at a time, across processes when there are many."""
     from pipeline.parallel import imap
     from pipeline.params import available_cpus
 
     workers = 1 if len(files) < PARALLEL_FROM else available_cpus()
-    jobs = [(f, acfg, fcfg, input_kind) for f in files]
+    jobs = [(f, acfg, fcfg, kinds, windows) for f in files]
     batch = []
     for item in imap(_prepare_job, jobs, workers, desc="predict: audio", chunksize=4):
         batch.append(item)
@@ -94,75 +127,90 @@ def prepared_chunks(files: list[Path], acfg, fcfg, input_kind: str, chunk: int =
         yield batch
 
 
-def score(model, prepared: list[Prepared], labels: list[str], transform=None) -> list[dict]:
-    """Probabilities per file (mean over its windows); `transform` maps the stacked inputs to the model's
-    (speaker standardisation)."""
-    rows = []
-    batch = [x for p in prepared if not p.error for x in p.inputs]
-    x = np.stack(batch) if batch else None
-    if x is not None and transform is not None:
-        x = transform(x, prepared)
-    probs = np.asarray(model.predict(x, verbose=0)) if batch else np.zeros((0, len(labels)))
+# ------------------------------------------------------------------------------------------------ speakers
+
+SPEAKER_MODES = ("none", "one", "folder")
+
+
+def speaker_of(path: str, speakers: str) -> str | None:
+    """The speaker group of an input: none (no statistics), one (every input), or its folder."""
+    if speakers == "folder":
+        return str(Path(path).parent)
+    return "inputs" if speakers == "one" else None
+
+
+def speaker_statistics(files: list[Path], card: dict, acfg, fcfg, group_of, source: str) -> tuple[dict, list]:
+    """{group: {kind: Statistics}} accumulated over each group's recordings (one training clip per recording,
+    a chunk at a time: memory stays flat), and the per-file errors met on the way."""
+    from pipeline import model_card
+
+    kinds = model_card.input_kinds(card)
+    norms = model_card.normalisers(card)
+    acc: dict = {}
+    errors = []
+    for chunk in prepared_chunks(files, acfg, fcfg, kinds, windows=False):
+        for p in chunk:
+            if p.error:
+                errors.append(p)
+                continue
+            group = group_of(p.path)
+            if group not in acc:
+                acc[group] = model_card.StatisticsAccumulator(card, norms, source)
+            acc[group].add({k: v[None] for k, v in p.clip.items()})
+    return {g: a.statistics() for g, a in acc.items()}, errors
+
+
+# ------------------------------------------------------------------------------------------------ scoring
+
+def score(model, prepared: list[Prepared], card: dict, group_of=None, statistics: dict | None = None) -> list[dict]:
+    """Probabilities per file (the mean over its windows) and the statistics that normalised it.
+    model: a runtime (pipeline/runtime.py: .predict({kind: inputs}) -> probabilities); group_of(path) -> its
+    speaker group (None: no statistics); statistics: {group: {kind: Statistics}}."""
+    from pipeline import model_card
+
+    labels = card["labels"]
+    ok = [p for p in prepared if not p.error]
+    rows, used = [], np.array([], dtype=object)
+    probs = np.zeros((0, len(labels)), dtype=np.float32)
+    if ok:
+        kinds = model_card.input_kinds(card)
+        raw = {k: np.stack([w[k] for p in ok for w in p.windows]) for k in kinds}
+        groups = None
+        if group_of is not None:
+            groups = np.array([group_of(p.path) for p in ok for _ in p.windows], dtype=object)
+            if all(g is None for g in groups):
+                groups = None
+        x, used = model_card.model_inputs(raw, card, speakers=groups, statistics=statistics)
+        probs = model.predict(x)
     i = 0
     for p in prepared:
         if p.error:
             rows.append({"path": p.path, "error": p.error})
             continue
-        window_probs = probs[i:i + len(p.inputs)]
-        i += len(p.inputs)
+        n = len(p.windows)
+        window_probs, how = probs[i:i + n], str(used[i])
+        i += n
         mean = window_probs.mean(axis=0)
         rows.append({"path": p.path, "emotion": labels[int(mean.argmax())], "confidence": float(mean.max()),
-                     "windows": len(p.inputs), "probabilities": dict(zip(labels, map(float, mean))),
+                     "windows": n, "normalisation": how, "probabilities": dict(zip(labels, map(float, mean))),
                      "per_window": [dict(zip(labels, map(float, w))) for w in window_probs]})
     return rows
-
-
-
-
-def speaker_transform(prepared: list[Prepared], card: dict, speakers: str):
-    """Speaker standardisation for predict: statistics of each speaker's windows (all inputs one speaker, or
-    one per folder), or of the training population for a speaker with fewer windows than training needs
-    rows of a speaker (pipeline.dataset.MIN_SPEAKER_ROWS), as evaluate does."""
-    from pipeline.dataset import MIN_SPEAKER_ROWS as MIN_SPEAKER_WINDOWS, zscore
-
-    def speaker_of(p: Prepared) -> str:
-        return str(Path(p.path).parent) if speakers == "folder" else "inputs"
-
-    rows: dict[str, list] = {}
-    for p in prepared:
-        if not p.error:
-            rows.setdefault(speaker_of(p), []).extend(p.inputs)
-    small = [s for s, xs in rows.items() if len(xs) < MIN_SPEAKER_WINDOWS]
-    if small:
-        print(f"note: {len(small)} speaker group(s) with fewer than {MIN_SPEAKER_WINDOWS} windows are standardised "
-              f"on the training speakers' statistics (less accurate: give a speaker's recordings together, "
-              f"see --speakers)", file=sys.stderr)
-    population = tuple(np.asarray(card["population"][k], np.float32) for k in ("mean", "std")) if small else None
-    stats = {spk: population if spk in small else (np.stack(xs).mean(axis=0), np.stack(xs).std(axis=0))
-             for spk, xs in rows.items()}
-
-    def transform(x: np.ndarray, chunk: list[Prepared]) -> np.ndarray:
-        who = [speaker_of(p) for p in chunk if not p.error for _ in p.inputs]
-        out = np.empty_like(x)
-        for i, spk in enumerate(who):
-            out[i] = zscore(x[i], *stats[spk])
-        return out
-
-    return transform
 
 
 def format_table(rows: list[dict], labels: list[str], per_window: bool, width: int = 0,
                  header: bool = True) -> str:
     """[A header line and a rule, then] one line per file (and per window with per_window)."""
     width = max([width, 4] + [len(r["path"]) for r in rows])
-    head = f"{'file':<{width}}  {'emotion':<9} {'conf':>5}  " + " ".join(f"{lab[:7]:>7}" for lab in labels)
+    how = max([13] + [len(r.get("normalisation", "")) for r in rows])
+    head = (f"{'file':<{width}}  {'emotion':<9} {'conf':>5}  " + " ".join(f"{lab[:7]:>7}" for lab in labels)
+            + f"  {'normalisation':<{how}}")
     out = [head, "-" * len(head)] if header else []
     for r in rows:
         if "error" in r:
             out.append(f"{r['path']:<{width}}  error: {r['error']}")
             continue
         out.append(f"{r['path']:<{width}}  {r['emotion']:<9} {r['confidence']:>5.2f}  "
-                   + " ".join(f"{r['probabilities'][lab]:>7.3f}" for lab in labels))
+                   + " ".join(f"{r['probabilities'][lab]:>7.3f}" for lab in labels) + f"  {r['normalisation']}")
         if per_window and r["windows"] > 1:
             for k, w in enumerate(r["per_window"]):
                 top = max(w, key=w.get)
@@ -180,40 +228,57 @@ def main(argv=None) -> None:
     fmt.add_argument("--json", action="store_true", help="JSON lines, one object per file")
     fmt.add_argument("--csv", action="store_true", help="CSV with one probability column per class")
     parser.add_argument("--per-window", action="store_true", help="also show each window's probabilities")
-    parser.add_argument("--model", default=str(MODEL), help="trained model (default: %(default)s)")
-    parser.add_argument("--speakers", choices=("one", "folder"), default="one",
-                        help="for a speaker-standardised model: whose statistics standardise each file: all "
-                             "inputs are one speaker (default) or each folder is one speaker")
+    parser.add_argument("--model", default=str(MODEL),
+                        help="trained model: a .keras file, an exported SavedModel folder or .tflite file, its "
+                             "card.json beside it (default: %(default)s)")
+    who = parser.add_mutually_exclusive_group()
+    who.add_argument("--speakers", choices=SPEAKER_MODES, default="none",
+                     help="whose statistics normalise each input: none (default: the training population's, as "
+                          "for one file of a stranger), one (all inputs are one speaker), folder (each folder "
+                          "is one speaker)")
+    who.add_argument("--enroll", metavar="DIR",
+                     help="recordings of the speaker of every input, to learn that speaker's statistics from "
+                          "(not themselves scored)")
     args = parser.parse_args(argv)
 
     from pipeline import model_card
 
     model_path = Path(args.model)
-    card_path = model_path.with_name(CARD_NAME)  # the model card beside the model
     if not model_path.exists():
         raise UserError(f"{model_path} not found: run `dvc repro` to train a model")
-    card = model_card.read(card_path)  # the settings the model was trained with, not today's params.yaml
+    card = model_card.read(model_path.with_name(CARD_NAME))  # the settings it was trained with, not params.yaml
     labels = card["labels"]
     files = collect(args.paths)
     if not files:
         raise UserError("no audio files found in: " + ", ".join(args.paths))
     acfg, fcfg = model_card.configs(card)
-    chunks = prepared_chunks(files, acfg, fcfg, card["input"])
-    transform = None
-    if card.get("speaker_norm"):
-        # a speaker's statistics need all of that speaker's files first: prepare everything, then score
-        chunks = list(chunks)
-        transform = speaker_transform([p for c in chunks for p in c], card, args.speakers)
+    kinds = model_card.input_kinds(card)
+    normalised = any(n.mode in ("speaker", "population") for n in model_card.normalisers(card).values())
+    group_of, statistics = None, None
+    if normalised and args.enroll:
+        enrol = collect([args.enroll])
+        if not enrol:
+            raise UserError(f"--enroll {args.enroll}: no audio files found")
+        statistics, bad = speaker_statistics(enrol, card, acfg, fcfg, lambda path: "enrolled", "enrolled")
+        if not statistics:
+            raise UserError(f"--enroll {args.enroll}: no recording could be read")
+        print(f"note: enrolled the speaker on {statistics['enrolled'][next(iter(statistics['enrolled']))].clips} "
+              f"recordings of {args.enroll}" + (f" ({len(bad)} unreadable)" if bad else ""), file=sys.stderr)
+        group_of = lambda path: "enrolled"  # noqa: E731
+    elif normalised and args.speakers != "none":
+        group_of = lambda path: speaker_of(path, args.speakers)  # noqa: E731
+        # a speaker's statistics need all of that speaker's recordings first: a first pass reads them
+        statistics, _ = speaker_statistics(files, card, acfg, fcfg, group_of, "speaker")
     model = None
     scored_files, failed = 0, 0
     writer = None
     width = max(len(str(f)) for f in files)  # one column width for every chunk's lines
-    for chunk in chunks:
+    for chunk in prepared_chunks(files, acfg, fcfg, kinds):
         if model is None and any(not p.error for p in chunk):  # Keras only once there is audio to score
-            from pipeline.evaluate import load_model_file
+            from pipeline import runtime
 
-            model = load_model_file(model_path)
-        scored = score(model, chunk, labels, transform)
+            model = runtime.load(model_path, kinds)
+        scored = score(model, chunk, card, group_of, statistics)
         if args.json:
             for r in scored:
                 if not args.per_window:
@@ -222,13 +287,14 @@ def main(argv=None) -> None:
         elif args.csv:
             if writer is None:
                 writer = csv.writer(sys.stdout)
-                writer.writerow(["path", "emotion", "confidence", "windows"] + labels + ["error"])
+                writer.writerow(["path", "emotion", "confidence", "windows", "normalisation"] + labels + ["error"])
             for r in scored:
                 if "error" in r:
-                    writer.writerow([r["path"], "", "", ""] + [""] * len(labels) + [r["error"]])
+                    writer.writerow([r["path"], "", "", "", ""] + [""] * len(labels) + [r["error"]])
                 else:
-                    writer.writerow([r["path"], r["emotion"], f"{r['confidence']:.4f}", r["windows"]]
-                                    + [f"{r['probabilities'][lab]:.4f}" for lab in labels] + [""])
+                    writer.writerow([r["path"], r["emotion"], f"{r['confidence']:.4f}", r["windows"],
+                                     r["normalisation"]] + [f"{r['probabilities'][lab]:.6f}" for lab in labels]
+                                    + [""])
         else:
             print(format_table(scored, labels, args.per_window, width=width,
                                header=scored_files == 0), flush=True)

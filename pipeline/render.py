@@ -142,8 +142,13 @@ def run(params: dict) -> dict:
     shutil.rmtree(SHARDS, ignore_errors=True)
     if export_png:
         shutil.rmtree(PNG_DIR, ignore_errors=True)
-    metadata = {"labels": list(TARGET_LABELS), "channels": feat_cfg.channels,
-                "image_shape": [feat_cfg.image_height, feat_cfg.image_width, 1 if feat_cfg.channels == "gray" else 3],
+    from pipeline.features import image_scale
+
+    image_shape = (feat_cfg.native_shape(audio_cfg.n_samples) if feat_cfg.image == "native"
+                   else feat_cfg.image_shape)
+    metadata = {"labels": list(TARGET_LABELS), "channels": feat_cfg.channels, "image_shape": list(image_shape),
+                # what the image's integers mean: the native image's fixed dB scale per plane (None: the papers')
+                "image_scale": image_scale(feat_cfg),
                 "sample_rate": audio_cfg.sample_rate, "duration": audio_cfg.duration,
                 # the settings every row was made with: train copies them into the model card (pipeline/model_card)
                 "audio": dataclasses.asdict(audio_cfg),

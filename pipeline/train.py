@@ -12,7 +12,7 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -44,13 +44,17 @@ class TrainConfig:
     mixed_precision: str
     augment: "object"
     schedule: str = "plateau"
-    speaker_norm: bool = False
+    normalisation: str = "none"  # speaker | population | utterance | none (pipeline/normalisation.py)
+    weight_decay: float = 0.0  # AdamW's decoupled weight decay (0: Adam, the models' own L2 only)
     distribution: str = "auto"  # auto | none | data_parallel (pipeline/distribute.py)
+    branches: dict = field(default_factory=dict)  # fusion: {input kind: TrainConfig of that branch's model}
+    fusion_weight: float | None = None  # fusion: the image branch's weight; None = chosen on validation
 
     @classmethod
     def from_params(cls, params: dict) -> "TrainConfig":
         from pipeline import distribute, zoo
         from pipeline.dataset import SpecAugmentConfig
+        from pipeline.normalisation import MODES
 
         name = params.get("model")
         zoo.get(name)  # unknown model: ParamsError listing the zoo
@@ -58,11 +62,14 @@ class TrainConfig:
         for other in models:  # every model's hyper-parameters are checked, not only the chosen one's
             zoo.hyperparameters(other, section(models, other, prefix="models"))
         hp = zoo.hyperparameters(name, section(models, name, prefix="models"))
-        t = section(params, "train", keys=("epochs", "batch_size", "learning_rate", "schedule", "speaker_norm",
-                                           "patience", "reduce_lr_patience", "class_weights", "seed",
-                                           "mixed_precision", "distribution", "augment"))
+        branches = {}
+        for kind, branch in zoo.branches(name, hp).items():  # fusion: each branch trains as its own model
+            branches[kind] = cls.from_params(dict(params, model=branch))
+        t = section(params, "train", keys=("epochs", "batch_size", "learning_rate", "schedule", "normalisation",
+                                           "weight_decay", "patience", "reduce_lr_patience", "class_weights",
+                                           "seed", "mixed_precision", "distribution", "augment"))
         aug = section(t, "augment", prefix="train", keys=("time_shift", "noise_std", "specaugment", "freq_masks",
-                                                          "time_masks", "max_mask"))
+                                                          "time_masks", "max_mask", "mixup"))
         mp = t.get("mixed_precision", "auto")
         if mp not in ("auto", True, False):
             raise ParamsError("train.mixed_precision", f"{mp!r} is not one of: auto, true, false")
@@ -84,10 +91,14 @@ class TrainConfig:
                 specaugment=boolean(aug, "specaugment", "train.augment", False),
                 freq_masks=number(aug, "freq_masks", "train.augment", 2, lo=0, integer=True),
                 time_masks=number(aug, "time_masks", "train.augment", 2, lo=0, integer=True),
-                max_mask=number(aug, "max_mask", "train.augment", 0.1, lo=0, hi=0.5)),
+                max_mask=number(aug, "max_mask", "train.augment", 0.1, lo=0, hi=0.5),
+                mixup=float(number(aug, "mixup", "train.augment", 0.0, lo=0))),
             schedule=choice(t, "schedule", "train", SCHEDULES, default="plateau"),
-            speaker_norm=boolean(t, "speaker_norm", "train", False),
+            normalisation=choice(t, "normalisation", "train", MODES, default="none"),
+            weight_decay=float(number(t, "weight_decay", "train", default=0.0, lo=0)),
             distribution=distribute.check(t),
+            branches=branches,
+            fusion_weight=hp.get("weight"),
         )
 
     def set_precision_policy(self, gpu: bool) -> None:
@@ -101,7 +112,8 @@ class TrainConfig:
         """Identity of a run: a checkpoint is resumed only by the same params on the same data."""
         blob = json.dumps({"model": self.model, "hp": self.hp, "batch": self.batch_size, "lr": self.learning_rate,
                            "seed": self.seed, "cw": self.class_weights, "aug": vars(self.augment), "data": data_id,
-                           "epochs": self.epochs, "schedule": self.schedule, "speaker_norm": self.speaker_norm},
+                           "epochs": self.epochs, "schedule": self.schedule, "norm": self.normalisation,
+                           "wd": self.weight_decay, "fusion_weight": self.fusion_weight},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -128,27 +140,28 @@ def _data_id(split_files: list[Path]) -> str:
     return h.hexdigest()[:16]
 
 
-def population_stats(x: np.ndarray) -> dict:
-    """Mean and std of raw feature rows: the fallback of speaker standardisation for a lone file."""
-    return {"mean": x.mean(axis=0), "std": x.std(axis=0)}
-
-
-def build_card(cfg: TrainConfig, input_kind: str, classes: list[str], train, settings: dict) -> dict:
+def build_card(cfg: TrainConfig, kinds: tuple, classes: list[str], train, settings: dict) -> dict:
+    """The model card: for each input, its shape and its speaker normaliser fitted on the training rows."""
     from pipeline import model_card
 
-    norm = cfg.speaker_norm and input_kind != "image"
-    if cfg.speaker_norm and not norm:
-        log.warning("train.speaker_norm applies to feature inputs; model %s reads images, so it is not used",
-                    cfg.model)
-    return model_card.make(cfg.model, input_kind, classes, train.x.shape[1:], settings, speaker_norm=norm,
-                           population=population_stats(train.x) if norm else None)
+    inputs = {}
+    for kind in kinds:
+        norm = model_card.normaliser(kind, cfg.normalisation, settings)
+        if norm.mode != cfg.normalisation:
+            log.warning("train.normalisation %s does not apply to the papers' image (min-max scaled per image): "
+                        "model %s reads it as it is", cfg.normalisation, cfg.model)
+        raw = train.inputs[kind]
+        if norm.mode != "none":
+            norm.fit(model_card.values(kind, raw, settings.get("image_scale")))
+        inputs[kind] = (raw.shape[1:], norm)
+    return model_card.make(cfg.model, classes, inputs, settings)
 
 
-def fit(cfg: TrainConfig, input_kind: str, x_train: np.ndarray, train_labels: np.ndarray, classes: list[str],
-        x_val: np.ndarray | None = None, val_labels: np.ndarray | None = None, *, checkpoints: Path | None = None,
+def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list[str],
+        x_val: dict | None = None, val_labels: np.ndarray | None = None, *, checkpoints: Path | None = None,
         data_id: str = "", live=None, verbose: int = 2, extra_callbacks: tuple = ()):
-    """Build, compile and fit the model of `cfg` on prepared inputs; returns (model, history dict, seconds,
-    the epoch it started from).
+    """Build, compile and fit the model of `cfg` on prepared inputs ({input kind: array}, as
+    model_card.model_inputs makes them); returns (model, history dict, seconds, the epoch it started from).
 
     schedule `plateau`: ReduceLROnPlateau + EarlyStopping on the validation loss (best weights restored).
     schedule `cosine`: the learning rate decays to 0 over all epochs and every epoch runs; validation is
@@ -162,12 +175,17 @@ def fit(cfg: TrainConfig, input_kind: str, x_train: np.ndarray, train_labels: np
 
     from pipeline import distribute, zoo
     from pipeline.dataset import make_sequence, one_hot
+    from pipeline.model_card import as_model_input
 
+    if cfg.branches:
+        return _fit_fusion(cfg, x_train, train_labels, classes, x_val, val_labels, checkpoints=checkpoints,
+                           data_id=data_id, live=live, verbose=verbose)
     keras.utils.set_random_seed(cfg.seed)
     y_train = one_hot(train_labels, classes)
     hp = dict(cfg.hp, learning_rate=cfg.learning_rate)
-    steps = int(np.ceil(len(x_train) / cfg.batch_size))
-    has_val = x_val is not None and len(x_val) > 0
+    n_train = len(next(iter(x_train.values())))
+    steps = int(np.ceil(n_train / cfg.batch_size))
+    has_val = x_val is not None and len(next(iter(x_val.values()))) > 0
     monitor = "val_loss" if has_val else "loss"
     if not has_val and cfg.schedule == "plateau":
         log.warning("no validation data: early stopping and learning-rate schedule watch the training loss")
@@ -180,29 +198,29 @@ def fit(cfg: TrainConfig, input_kind: str, x_train: np.ndarray, train_labels: np
         if model is None:
             shutil.rmtree(checkpoints, ignore_errors=True)
         checkpoints.mkdir(parents=True, exist_ok=True)
+    (kind, x_only), = x_train.items()  # one input: several are a fusion of single-input branches
     if model is None:
-        norm = feature_norm(x_train) if input_kind != "image" else None
-        model = zoo.build(cfg.model, x_train.shape[1:], len(classes), hp, norm=norm)
+        norm = feature_norm(x_only) if kind != "image" else None
+        model = zoo.build(cfg.model, x_only.shape[1:], len(classes), hp, norm=norm)
         decay = steps * cfg.epochs if cfg.schedule == "cosine" else None
-        model.compile(optimizer=zoo.make_optimizer(hp, decay_steps=decay), loss="categorical_crossentropy",
-                      metrics=["accuracy"])
+        model.compile(optimizer=zoo.make_optimizer(hp, decay_steps=decay, weight_decay=cfg.weight_decay),
+                      loss="categorical_crossentropy", metrics=["accuracy"])
 
     weights = None
     if cfg.class_weights:
         counts = y_train.sum(axis=0)
         per_class = len(y_train) / (len(classes) * np.maximum(counts, 1))
         weights = (y_train * per_class).sum(axis=1).astype(np.float32)
-    train_seq = make_sequence(x_train, y_train, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                              augment=cfg.augment if input_kind == "image" else None, sample_weight=weights,
-                              initial_epoch=initial_epoch)
-    train_seq = distribute.divisible(train_seq, len(x_train), cfg.batch_size)  # [distribute] last batch
+    train_seq = make_sequence(x_only, y_train, cfg.batch_size, shuffle=True, seed=cfg.seed,
+                              augment=_augment_for(cfg, kind), sample_weight=weights, initial_epoch=initial_epoch)
+    train_seq = distribute.divisible(train_seq, n_train, cfg.batch_size)  # [distribute] last batch
     val_seq = None
     if has_val:
         known = np.isin(val_labels, classes)
         if not known.all():
             log.warning("%d val files have labels unseen in training; left out of validation", (~known).sum())
-        val_seq = make_sequence(x_val[known], one_hot(val_labels[known], classes), cfg.batch_size,
-                                shuffle=False, seed=cfg.seed)
+        val_seq = make_sequence(as_model_input(x_val)[known], one_hot(val_labels[known], classes),
+                                cfg.batch_size, shuffle=False, seed=cfg.seed)
         val_seq = distribute.divisible(val_seq, int(known.sum()), cfg.batch_size)  # [distribute] last batch
 
     callbacks = []
@@ -227,6 +245,68 @@ def fit(cfg: TrainConfig, input_kind: str, x_train: np.ndarray, train_labels: np
     return model, dict(history.history), seconds, initial_epoch
 
 
+def _augment_for(cfg: TrainConfig, kind: str):
+    """The on-the-fly augmentation of an input: all of train.augment for images, mixup alone for features."""
+    if kind == "image":
+        return cfg.augment
+    if cfg.augment.mixup > 0:
+        return replace(cfg.augment, time_shift=0.0, noise_std=0.0, specaugment=False)
+    return None
+
+
+FUSION_WEIGHTS = np.round(np.linspace(0.0, 1.0, 21), 2)  # the image branch's share, searched on validation
+
+
+def fusion_weight(val_probs: dict, val_labels: np.ndarray, classes: list[str], image_kind: str = "image"
+                  ) -> tuple[float, dict]:
+    """The image branch's weight w in w * p_image + (1 - w) * p_features that maximises UAR on the validation
+    speakers (ties: the weight nearest 0.5, an even mix); and the UAR of every weight tried."""
+    from pipeline.metrics import evaluate_predictions
+
+    index = {c: i for i, c in enumerate(classes)}
+    known = np.array([lab in index for lab in val_labels])
+    truth = np.array([index[lab] for lab in val_labels[known]])
+    (other,) = [k for k in val_probs if k != image_kind]
+    scores = {}
+    for w in FUSION_WEIGHTS:
+        fused = w * val_probs[image_kind][known] + (1.0 - w) * val_probs[other][known]
+        scores[float(w)] = evaluate_predictions(truth, fused.argmax(axis=1), classes)["uar"]
+    best = max(scores, key=lambda w: (round(scores[w], 6), -abs(w - 0.5)))
+    return best, scores
+
+
+def _fit_fusion(cfg: TrainConfig, x_train: dict, train_labels, classes, x_val, val_labels, *, checkpoints,
+                data_id, live, verbose):
+    """Late fusion: each branch (the image model, the feature model) trained on its own input with its own
+    settings, then the probabilities averaged with the image branch's weight chosen on the validation speakers
+    (cfg.fusion_weight when fixed, e.g. by crossval's refit). One Keras model of two inputs comes out."""
+    from pipeline.zoo import fusion
+
+    models, histories, seconds = {}, {}, 0.0
+    for kind, branch_cfg in cfg.branches.items():
+        model, history, secs, _ = fit(replace(branch_cfg, seed=cfg.seed, epochs=cfg.epochs), {kind: x_train[kind]},
+                                      train_labels, classes, None if x_val is None else {kind: x_val[kind]},
+                                      val_labels, checkpoints=None if checkpoints is None else checkpoints / kind,
+                                      data_id=data_id, live=live if kind == "image" else None, verbose=verbose)
+        models[kind], seconds = model, seconds + secs
+        histories.update({f"{kind}/{k}": v for k, v in history.items()})
+    weight, scores = cfg.fusion_weight, {}
+    has_val = x_val is not None and len(next(iter(x_val.values()))) > 0
+    if weight is None and has_val:
+        from pipeline.evaluate import predict_inputs
+
+        probs = {kind: predict_inputs(m, x_val[kind]) for kind, m in models.items()}
+        weight, scores = fusion_weight(probs, np.asarray(val_labels), classes)
+        log.info("fusion: image weight %.2f chosen on %d validation files (val UAR %.3f; image alone %.3f, "
+                 "features alone %.3f)", weight, len(val_labels), scores[weight], scores[1.0], scores[0.0])
+    elif weight is None:
+        weight = 0.5
+        log.warning("fusion: no validation speakers to choose the branches' weights on: an even mix (0.5)")
+    fused = fusion.assemble(models, float(weight))
+    histories.update(fusion_weight=[float(weight)], fusion_val_uar={str(w): v for w, v in scores.items()})
+    return fused, histories, seconds, 0
+
+
 def run(params: dict) -> dict:
     cfg = TrainConfig.from_params(params)  # all params checked before any heavy import
     from pipeline.backend import quiet_tensorflow
@@ -238,29 +318,29 @@ def run(params: dict) -> dict:
     from pipeline.backend import has_gpu
     from pipeline.dataset import load_split, shard_files
 
-    module = zoo.get(cfg.model)
+    kinds = zoo.input_kinds(cfg.model)
     gpu = has_gpu()
     cfg.set_precision_policy(gpu)
     from pipeline import distribute  # [distribute] several devices: DataParallel on JAX, before building
 
     distribute.configure(cfg.distribution, cfg.batch_size)
-    log.info("model %s (%s input) on %s with the %s backend, batch %d, lr %g, %s schedule", cfg.model,
-             module.INPUT, "GPU" if gpu else "CPU", keras.backend.backend(), cfg.batch_size, cfg.learning_rate,
-             cfg.schedule)
+    log.info("model %s (%s input) on %s with the %s backend, batch %d, lr %g, %s schedule, %s normalisation",
+             cfg.model, " + ".join(kinds), "GPU" if gpu else "CPU", keras.backend.backend(), cfg.batch_size,
+             cfg.learning_rate, cfg.schedule, cfg.normalisation)
 
     shards = shard_files()
     settings = model_card.shard_settings(shards)
     from pipeline.balancing import BalanceConfig, select_training
 
-    train = select_training(load_split("train", module.INPUT), BalanceConfig.from_params(params))  # balance.*
-    val = load_split("val", module.INPUT)
+    train = select_training(load_split("train", kinds), BalanceConfig.from_params(params))  # balance.*
+    val = load_split("val", kinds)
     if len(train) == 0:
         raise UserError("the training split is empty")
     classes = class_order(train.labels)
     log.info("train %d, val %d, classes %s", len(train), len(val), ", ".join(classes))
-    card = build_card(cfg, module.INPUT, classes, train, settings)
-    x_train = model_card.inputs(train.x, train.meta["speaker"].to_numpy(), card)
-    x_val = model_card.inputs(val.x, val.meta["speaker"].to_numpy(), card) if len(val) else None
+    card = build_card(cfg, kinds, classes, train, settings)
+    x_train, _ = model_card.model_inputs(train.inputs, card, speakers=train.speakers)
+    x_val = model_card.model_inputs(val.inputs, card, speakers=val.speakers)[0] if len(val) else None
 
     from dvclive import Live
 
@@ -271,8 +351,12 @@ def run(params: dict) -> dict:
         live.step = resume_at
     live.log_params({"model": cfg.model, "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate})
     model, history, seconds, initial_epoch = fit(
-        cfg, module.INPUT, x_train, train.labels, classes, x_val, val.labels if len(val) else None,
+        cfg, x_train, train.labels, classes, x_val, val.labels if len(val) else None,
         checkpoints=CHECKPOINTS, data_id=data_id, live=live)
+    if "fusion_weight" in history:
+        card["fusion"] = {"image_weight": history.pop("fusion_weight")[0],
+                          "val_uar_by_weight": history.pop("fusion_val_uar")}
+        history = {k.split("/", 1)[1]: v for k, v in history.items() if k.startswith("image/")}
     epochs_run = len(history.get("loss", []))
     MODEL.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(MODEL) as tmp:

@@ -86,7 +86,7 @@ def _reader(module_name: str, qualname: str):
 # "off" (what a params file without the key, or a library caller, gets), which the recipe turns on.
 INTENDED = {
     ("pipeline.train", "schedule"): "plateau = the papers' (EarlyStopping + ReduceLROnPlateau); the recipe: cosine",
-    ("pipeline.train", "speaker_norm"): "off unless asked; the recipe z-scores feature inputs per speaker",
+    ("pipeline.train", "normalisation"): "none unless asked; the recipe normalises each speaker (params.yaml)",
 }
 
 

@@ -15,10 +15,18 @@ FEATURES = {"n_fft": 1024, "hop_length": 256, "n_mels": 128, "fmin": 0.0, "fmax"
             "extra": ["compare", "mfcc"]}
 
 
-def card(**features):
-    return model_card.make("functionals", "compare", ["angry", "sad"], [6373],
-                           {"audio": AUDIO, "features": dict(FEATURES, **features)}, speaker_norm=True,
-                           population={"mean": np.zeros(3), "std": np.ones(3)})
+RNG = np.random.default_rng(0)
+TRAIN = RNG.normal(2.0, 3.0, (30, 3)).astype(np.float32)  # the training population: not the identity
+
+
+def card(mode: str = "speaker", **features):
+    from pipeline.normalisation import SpeakerNormaliser
+
+    norm = SpeakerNormaliser(layout="vector", mode=mode)
+    if mode != "none":
+        norm.fit(TRAIN)
+    return model_card.make("functionals", ["angry", "sad"], {"compare": ((3,), norm)},
+                           {"audio": AUDIO, "features": dict(FEATURES, **features)})
 
 
 def test_configs_rebuild_the_training_settings_and_only_the_models_column():
@@ -35,7 +43,8 @@ def test_shards_made_otherwise_are_refused_naming_the_setting():
 
 def test_a_card_without_settings_says_retrain(tmp_path):
     old = tmp_path / "card.json"
-    old.write_text(json.dumps({"labels": ["angry"], "model": "cnn", "input": "image", "input_shape": [64, 64, 3]}))
+    old.write_text(json.dumps({"labels": ["angry"], "model": "cnn", "input": "image", "input_shape": [64, 64, 3],
+                               "audio": AUDIO, "features": FEATURES}))  # a version 2 card: no normalisation
     with pytest.raises(UserError, match="older version.*re-train"):
         model_card.read(old)
     with pytest.raises(UserError, match="train a model first"):
@@ -53,13 +62,19 @@ def test_a_model_with_only_the_old_labels_json_card_says_retrain(tmp_path):
         model_card.read(tmp_path / CARD_NAME)
 
 
-def test_inputs_are_standardised_per_speaker_when_the_card_says_so():
-    rng = np.random.default_rng(0)
-    x = np.concatenate([rng.normal(5, 2, (20, 3)), rng.normal(-3, 0.5, (20, 3))]).astype(np.float32)
-    speakers = np.array(["a"] * 20 + ["b"] * 20)
-    z = model_card.inputs(x, speakers, card())
+def test_inputs_are_normalised_as_the_card_says_and_say_how():
+    x = np.concatenate([RNG.normal(5, 2, (20, 3)), RNG.normal(-3, 0.5, (20, 3))]).astype(np.float32)
+    speakers = np.array(["a"] * 20 + ["b"] * 20, dtype=object)
+    back = json.loads(json.dumps(card()))  # what train writes and predict reads
+    z, used = model_card.model_inputs({"compare": x}, back, speakers=speakers)
     for s in ("a", "b"):
-        assert np.allclose(z[speakers == s].mean(axis=0), 0, atol=1e-5)
-        assert np.allclose(z[speakers == s].std(axis=0), 1, atol=1e-3)
-    plain = dict(card(), speaker_norm=False)
-    assert model_card.inputs(x, speakers, plain) is x
+        assert np.allclose(z["compare"][speakers == s].mean(axis=0), 0, atol=1e-5)
+        assert np.allclose(z["compare"][speakers == s].std(axis=0), 1, atol=1e-3)
+    assert set(used) == {"speaker (20 clips)"}
+    cold, used = model_card.model_inputs({"compare": x}, back)  # no speaker: the training population's
+    np.testing.assert_allclose(cold["compare"], np.clip((x - TRAIN.mean(0)) / (TRAIN.std(0) + 1e-6), -5, 5),
+                               rtol=1e-5, atol=1e-5)
+    assert set(used) == {"population"}
+    plain, used = model_card.model_inputs({"compare": x}, card("none"), speakers=speakers)
+    np.testing.assert_array_equal(plain["compare"], x)
+    assert set(used) == {"none"}

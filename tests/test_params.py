@@ -96,7 +96,7 @@ def test_a_misspelt_key_in_any_section_is_an_error_naming_it(path):
     ("audio", "sample_rte", "audio.sample_rte: unknown key (did you mean sample_rate?)"),
     ("features", "nmels", "features.nmels: unknown key (did you mean n_mels?)"),
     ("compute", "batch", "compute.batch: unknown key"),
-    ("train", "speaker_nrom", "train.speaker_nrom: unknown key (did you mean speaker_norm?); train takes: epochs"),
+    ("train", "normalsation", "train.normalsation: unknown key (did you mean normalisation?); train takes: epochs"),
     ("train.augment", "noise", "train.augment.noise: unknown key (did you mean noise_std?)"),
     ("models", "vgg", "models.vgg: unknown model (did you mean vgg19?)"),
     ("models.cnn", "filter", "models.cnn.filter: unknown hyper-parameter (did you mean filters?)"),
@@ -110,7 +110,8 @@ def test_a_typo_in_each_section_fails_the_split_stage_naming_the_key(tmp_path, m
 
 
 @pytest.mark.parametrize("path,key,value,message", [
-    ("train", "speaker_norm", "false", "train.speaker_norm: must be true or false, got 'false'"),
+    ("train", "class_weights", "false", "train.class_weights: must be true or false, got 'false'"),
+    ("train", "normalisation", True, "train.normalisation: True is not one of: speaker, population, utterance, none"),
     ("crossval", "refit", 1, "crossval.refit: must be true or false, got 1"),
     ("crossval", "seeds", ["1"], "crossval.seeds: must be a non-empty list of integer seeds"),
     ("crossval", "seeds", [-1], "crossval.seeds: must be a non-empty list of integer seeds"),
@@ -137,13 +138,13 @@ def test_a_wrong_type_or_impossible_value_fails_the_split_stage_naming_the_key(t
 def test_a_typo_fails_python_m_pipeline_split_in_a_second(tmp_path):
     import time
 
-    (tmp_path / "params.yaml").write_text(yaml.safe_dump(_with("train", "speaker_nrom", False)))
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(_with("train", "normalsation", "speaker")))
     start = time.monotonic()
     proc = subprocess.run([sys.executable, "-m", "pipeline", "split"], cwd=tmp_path, capture_output=True, text=True,
                           env=dict(os.environ, PYTHONPATH=str(REPO)), timeout=120)
     seconds = time.monotonic() - start
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
-        "error: params.yaml: train.speaker_nrom: unknown key (did you mean speaker_norm?); train takes: epochs, "
-        "batch_size, learning_rate, schedule, speaker_norm, patience, reduce_lr_patience, class_weights, seed, "
-        "mixed_precision, distribution, augment"], proc.stderr
+        "error: params.yaml: train.normalsation: unknown key (did you mean normalisation?); train takes: epochs, "
+        "batch_size, learning_rate, schedule, normalisation, weight_decay, patience, reduce_lr_patience, "
+        "class_weights, seed, mixed_precision, distribution, augment"], proc.stderr
     assert seconds < 10, f"{seconds:.1f} s"  # a second or two (imports); no stage work

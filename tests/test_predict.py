@@ -1,4 +1,5 @@
-"""predict's audio path (no model): folders collected, windows cut, per-file errors, the model's input kind."""
+"""predict's audio path (no model): folders collected, windows cut, per-file errors, the model's inputs, and the
+speaker statistics each file gets."""
 from __future__ import annotations
 
 import numpy as np
@@ -8,16 +9,19 @@ import yaml
 import dataclasses
 
 from pipeline import audio, features, model_card
-from pipeline.predict import HOP_SECONDS, Prepared, collect, prepare, prepared_chunks, speaker_transform
+from pipeline.normalisation import SpeakerNormaliser
+from pipeline.predict import HOP_SECONDS, Prepared, collect, prepare, prepared_chunks, score
 
 PARAMS = yaml.safe_load(open("params.yaml"))
 
 
-def card_for(params: dict, kind: str, **extra) -> dict:
+def card_for(params: dict, kind: str, norm: SpeakerNormaliser | None = None) -> dict:
     """A model card as train writes it, from the render settings in `params`."""
     acfg, fcfg = audio.AudioConfig.from_params(params), features.FeatureConfig.from_params(params)
-    settings = {"audio": dataclasses.asdict(acfg), "features": dict(dataclasses.asdict(fcfg), extra=list(fcfg.extra))}
-    return model_card.make("cnn", kind, ["angry", "sad"], [1], settings, **extra)
+    settings = {"audio": dataclasses.asdict(acfg), "features": dict(dataclasses.asdict(fcfg), extra=list(fcfg.extra)),
+                "image_scale": features.image_scale(fcfg)}
+    norm = norm or SpeakerNormaliser(layout="vector", mode="none")
+    return model_card.make("cnn", ["angry", "sad"], {kind: ((1,), norm)}, settings)
 
 
 def configs(params: dict, kind: str):
@@ -45,14 +49,18 @@ def test_long_recording_is_scored_on_overlapping_windows_like_training(tmp_path)
     long, short = prepare(long_path, acfg, fcfg, "image"), prepare(short_path, acfg, fcfg, "image")
     assert long.error is None and short.error is None
     # 10 s (trimmed by at most a frame) in 3 s windows every 1.5 s, the last aligned to the end
-    assert len(long.inputs) == int(np.ceil((10.0 - acfg.duration) / HOP_SECONDS)) + 1
-    assert all(x.shape == fcfg.image_shape and x.dtype == np.float32 and 0 <= x.min() <= x.max() <= 1
-               for x in long.inputs)
-    # a short file is exactly the image render makes for training
+    assert len(long.windows) == int(np.ceil((10.0 - acfg.duration) / HOP_SECONDS)) + 1
+    assert all(w["image"].shape == fcfg.image_shape and w["image"].dtype == np.uint8 for w in long.windows)
+    # a short file is exactly the image render makes for training, and so is its clip (its speaker statistics)
     samples, sr = audio.read(short_path)
     trained = features.decode_png(features.render(audio.standardise(samples, sr, acfg), acfg.sample_rate,
                                                   fcfg).png)
-    assert len(short.inputs) == 1 and np.array_equal(short.inputs[0], trained.astype(np.float32) / 255.0)
+    assert len(short.windows) == 1 and np.array_equal(short.windows[0]["image"], trained)
+    assert short.clip is short.windows[0]
+    # a long file's statistics come from the one clip training would have made of it, not from its windows
+    samples, sr = audio.read(long_path)
+    centre = features.decode_png(features.render(audio.standardise(samples, sr, acfg), acfg.sample_rate, fcfg).png)
+    assert np.array_equal(long.clip["image"], centre)
 
 
 def test_bad_inputs_get_their_own_error_and_the_rest_are_prepared(tmp_path):
@@ -67,7 +75,7 @@ def test_bad_inputs_get_their_own_error_and_the_rest_are_prepared(tmp_path):
     chunks = list(prepared_chunks(files, acfg, fcfg, "image", chunk=3))
     assert [len(c) for c in chunks] == [3, 1]
     prepared = [p for c in chunks for p in c]
-    assert prepared[0].error is None and len(prepared[0].inputs) == 1
+    assert prepared[0].error is None and len(prepared[0].windows) == 1
     assert prepared[1].error.startswith("unreadable") and prepared[2].error == "no such file"
     assert prepared[3].error.startswith("silent")
 
@@ -80,17 +88,34 @@ def test_predict_takes_its_settings_from_the_model_card_not_from_params():
     assert features.FeatureConfig.from_params(PARAMS).n_mels != 48
 
 
-def test_speaker_standardised_model_gets_each_speakers_own_statistics():
+class Echo:
+    """A stand-in runtime whose 'probabilities' are its first two input values: what normalisation did shows."""
+
+    def predict(self, x: dict) -> np.ndarray:
+        return np.asarray(x["compare"])[:, :2]
+
+
+def test_each_file_says_which_statistics_normalised_it():
     rng = np.random.default_rng(0)
-    population = {"mean": np.zeros(4, np.float32), "std": np.ones(4, np.float32)}
-    card = card_for(PARAMS, "compare", speaker_norm=True, population=population)
-    loud = [Prepared(f"a/{i}.wav", inputs=[rng.normal(10, 2, 4).astype(np.float32)]) for i in range(12)]
-    lone = [Prepared("b/x.wav", inputs=[np.full(4, 3.0, np.float32)])]
-    transform = speaker_transform(loud + lone, card, "folder")
-    x = transform(np.stack([p.inputs[0] for p in loud]), loud)
-    assert np.allclose(x.mean(axis=0), 0, atol=1e-5) and np.allclose(x.std(axis=0), 1, atol=1e-3)
-    # a folder of one file has no statistics of its own: the training population's are used
-    assert np.allclose(transform(np.stack(lone[0].inputs), lone), 3.0)
+    train = rng.normal(1.0, 2.0, (30, 4)).astype(np.float32)
+    norm = SpeakerNormaliser(layout="vector", mode="speaker").fit(train)
+    card = card_for(PARAMS, "compare", norm)
+    loud = [Prepared(f"a/{i}.wav", windows=[{"compare": rng.normal(10, 2, 4).astype(np.float32)}]) for i in range(12)]
+    for p in loud:
+        p.clip = p.windows[0]
+    lone = Prepared("b/x.wav", windows=[{"compare": np.full(4, 3.0, np.float32)}])
+    lone.clip = lone.windows[0]
+    stats = {"a": {"compare": norm.statistics(np.stack([p.clip["compare"] for p in loud]), "speaker")},
+             "b": {"compare": norm.statistics(lone.clip["compare"][None], "speaker")}}
+    rows = score(Echo(), loud + [lone], card, lambda path: path.split("/")[0], stats)
+    assert [r["normalisation"] for r in rows] == ["speaker (12 clips)"] * 12 + ["population"]
+    a = np.array([[r["probabilities"]["angry"], r["probabilities"]["sad"]] for r in rows[:12]])
+    assert np.allclose(a.mean(axis=0), 0, atol=1e-5)  # speaker a on its own statistics
+    # a folder of one file has no statistics of its own: the training population's, not the identity
+    expected = (3.0 - train.mean(axis=0)[:2]) / (train.std(axis=0)[:2] + 1e-6)
+    assert np.allclose(list(rows[12]["probabilities"].values()), expected, atol=1e-5)
+    cold = score(Echo(), [lone], card)  # no speakers given: the cold path
+    assert cold[0]["normalisation"] == "population"
 
 
 def test_feature_models_get_their_column_even_when_params_do_not_ask(tmp_path):
@@ -100,7 +125,7 @@ def test_feature_models_get_their_column_even_when_params_do_not_ask(tmp_path):
     path = tmp_path / "a.wav"
     sf.write(path, speech_like(1.5, 16000), 16000)
     prepared = prepare(path, *configs(params, "mfcc"), "mfcc")
-    assert prepared.error is None and prepared.inputs[0].ndim == 3 and prepared.inputs[0].shape[-1] == 1
+    assert prepared.error is None and prepared.windows[0]["mfcc"].ndim == 3 and prepared.windows[0]["mfcc"].shape[-1] == 1
 
 
 def test_a_functionals_model_reads_the_whole_trimmed_recording_as_render_does(tmp_path):
@@ -111,9 +136,7 @@ def test_a_functionals_model_reads_the_whole_trimmed_recording_as_render_does(tm
     prepared = prepare(path, acfg, fcfg, "egemaps")
     samples, sr = audio.read(path)
     speech = audio.prepare(samples, sr, acfg)
-    assert len(prepared.inputs) == 1 and len(speech) > acfg.n_samples  # one input per file, not per window
-    np.testing.assert_array_equal(prepared.inputs[0], features.smile_functionals(speech, acfg.sample_rate, "egemaps"))
-    # a card from before functionals_on: the window, as that model was trained
-    old = card_for(PARAMS, "egemaps")
-    del old["features"]["functionals_on"]
-    assert model_card.configs(old)[1].functionals_on == "window"
+    assert len(prepared.windows) == 1 and len(speech) > acfg.n_samples  # one input per file, not per window
+    expected = features.smile_functionals(speech, acfg.sample_rate, "egemaps")
+    np.testing.assert_array_equal(prepared.windows[0]["egemaps"], expected)
+    assert prepared.clip is prepared.windows[0]  # the speaker statistics count it once, as training does

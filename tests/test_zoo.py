@@ -37,7 +37,10 @@ def _data(shape: tuple, n: int = 4):
     return x, y
 
 
-@pytest.mark.parametrize("name", zoo.MODEL_NAMES)
+BUILT = [n for n in zoo.MODEL_NAMES if n not in zoo.FUSIONS]
+
+
+@pytest.mark.parametrize("name", BUILT)
 def test_model_builds_trains_saves_and_reloads(name, tmp_path):
     keras = pytest.importorskip("keras")
     module = zoo.get(name)
@@ -232,8 +235,30 @@ def test_hyperparameters_merge_and_check():
         zoo.hyperparameters("mlp", [1, 2])
 
 
+def test_fusion_averages_its_trained_branches_with_the_chosen_weight(tmp_path):
+    keras = pytest.importorskip("keras")
+    from pipeline.zoo import fusion
+
+    hp = zoo.hyperparameters("fusion", {"image_model": "cnn_attention"})
+    assert zoo.branches("fusion", hp) == {"image": "cnn_attention", "compare": "functionals"}
+    image = zoo.build("cnn_attention", (16, 24, 1), N_CLASSES, zoo.hyperparameters("cnn_attention", {}))
+    feats = zoo.build("functionals", (64,), N_CLASSES, zoo.hyperparameters("functionals", {}), _norm("compare", (64,)))
+    fused = fusion.assemble({"image": image, "compare": feats}, 0.3)
+    xi, _ = _data((16, 24, 1))
+    xc, _ = _data((64,))
+    expected = 0.3 * keras.ops.convert_to_numpy(image(xi)) + 0.7 * keras.ops.convert_to_numpy(feats(xc))
+    got = keras.ops.convert_to_numpy(fused({"image": xi, "compare": xc}))
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+    fused.save(tmp_path / "fusion.keras")
+    reloaded = zoo.load_model(tmp_path / "fusion.keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded({"image": xi, "compare": xc})), got, rtol=1e-5)
+    for bad, key in (({"image_model": "mlp"}, "image_model"), ({"weight": 1.5}, "weight")):
+        with pytest.raises(ParamsError, match=f"models.fusion.{key}"):
+            zoo.hyperparameters("fusion", bad)
+
+
 def test_every_model_has_the_common_hyperparameters():
-    for name in zoo.MODEL_NAMES:
+    for name in BUILT:  # a fusion's branches have their own
         defaults = zoo.get(name).DEFAULTS
         for key in ("learning_rate", "batch_size", "optimizer", "dropout", "l2"):
             assert key in defaults, (name, key)

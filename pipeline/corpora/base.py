@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable, Iterator
 
-from pipeline.files import AUDIO_EXTENSIONS, is_hidden, walk
+from pipeline.files import AUDIO_EXTENSIONS, is_audio, is_hidden, walk  # noqa: F401 (is_audio: adapters use it)
 
 
 
@@ -57,10 +57,6 @@ class Excluded:
 
 
 Item = Entry | Rejected | Excluded
-
-
-def is_audio(path: Path) -> bool:
-    return path.suffix.lower() in AUDIO_EXTENSIONS and not path.name.startswith("._")
 
 
 def walk_audio(root: Path) -> Iterator[Path]:

@@ -25,6 +25,7 @@ MODEL_NAMES = (
     "cnn_lstm",
     "cnn_blstm",
     "cnn_blstm_attention",
+    "cnn_attention",
     "vgg19",
     "resnet50",
     "mobilenetv3large",
@@ -33,6 +34,7 @@ MODEL_NAMES = (
     "cnn2d_mfcc",
     "mlp",
     "functionals",
+    "fusion",
 )
 
 # What a model reads: its module's INPUT (one kind) or INPUTS (several); input_kinds() reads it from the module
@@ -47,6 +49,8 @@ INPUT_KINDS = ("image", "mfcc", "vector", "utterance", "compare", "egemaps")
 # What the cross-validation baseline beside every model (pipeline/crossval: eGeMAPS + RBF SVM) reads
 BASELINE_INPUT = "egemaps"
 
+# Models assembled from trained branches (each branch a model of the zoo with its own hyper-parameters), not built
+FUSIONS = ("fusion",)
 OPTIMIZERS = ("adam", "rmsprop")
 WEIGHTS = ("imagenet", None)
 
@@ -107,6 +111,12 @@ def input_kind(name: str) -> str:
     if len(kinds) != 1:
         raise ValueError(f"model {name} reads several inputs ({', '.join(kinds)}): use zoo.input_kinds")
     return kinds[0]
+
+
+def branches(name: str, hp: dict) -> dict[str, str]:
+    """A fusion's {input kind: the model name of its branch}; {} for a model that is not a fusion."""
+    module = get(name)
+    return module.branches(hp) if hasattr(module, "branches") else {}
 
 
 def _number(key: str, value, default):
@@ -179,22 +189,27 @@ def hyperparameters(name: str, overrides: dict | None = None) -> dict:
 
             raise ParamsError(f"{prefix}.{key}", unknown(key, module.DEFAULTS, f"{name} has", "hyper-parameter"))
         hp[key] = _check_value(prefix, key, value, module.DEFAULTS[key], choices)
+    if hasattr(module, "check"):
+        module.check(hp, prefix)
     return hp
 
 
-def make_optimizer(hp: dict, decay_steps: int | None = None):
+def make_optimizer(hp: dict, decay_steps: int | None = None, weight_decay: float = 0.0):
     """A fresh Keras optimizer from hp['optimizer'] ('adam' | 'rmsprop') and hp['learning_rate'];
-    with `decay_steps`, the rate follows a cosine decay to 0 over that many steps."""
+    with `decay_steps`, the rate follows a cosine decay to 0 over that many steps; with `weight_decay`, Adam
+    becomes AdamW (decoupled weight decay, Loshchilov & Hutter 2019)."""
     import keras
 
     name = hp.get("optimizer", "adam")
     lr = float(hp["learning_rate"])
     if decay_steps:
         lr = keras.optimizers.schedules.CosineDecay(lr, int(decay_steps))
+    if name == "adam" and weight_decay:
+        return keras.optimizers.AdamW(learning_rate=lr, weight_decay=float(weight_decay))
     if name == "adam":
         return keras.optimizers.Adam(learning_rate=lr)
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=lr)
+        return keras.optimizers.RMSprop(learning_rate=lr, weight_decay=float(weight_decay) or None)
     raise ParamsError("optimizer", f"{name!r} is not one of: {', '.join(OPTIMIZERS)}")
 
 
@@ -309,8 +324,9 @@ def main(argv=None) -> None:
     for name in MODEL_NAMES:
         module = get(name)
         doc = (module.__doc__ or "").strip().splitlines()
-        rows.append((name, "+".join(input_kinds(name)), f"{module.DEFAULTS['learning_rate']:g}",
-                     str(module.DEFAULTS["batch_size"]), doc[0] if doc else ""))
+        lr, batch = module.DEFAULTS.get("learning_rate"), module.DEFAULTS.get("batch_size")
+        rows.append((name, " + ".join(input_kinds(name)), "-" if lr is None else f"{lr:g}",
+                     "-" if batch is None else str(batch), doc[0] if doc else ""))
     widths = [max(len(r[i]) for r in rows) for i in range(4)]
     for r in rows:
         print("  ".join(c.ljust(w) for c, w in zip(r[:4], widths)) + "  " + r[4])

@@ -172,10 +172,11 @@ class ImageNetPreprocess(layers.Layer):
     """0..1 images -> what a keras.applications backbone expects; 1-channel gray is repeated to RGB.
 
     mode 'caffe' (VGG, ResNet): x*255, RGB->BGR, minus the ImageNet mean; 'torch' (DenseNet):
-    (x - mean) / std; 'tf' (MobileNet): x*2 - 1.
+    (x - mean) / std; 'tf' (MobileNet): x*2 - 1; 'none': the channels only (a backbone trained from scratch
+    reads the input as it is: a normalised native spectrogram is no 0..1 photograph).
     """
 
-    MODES = ("caffe", "torch", "tf")
+    MODES = ("caffe", "torch", "tf", "none")
 
     def __init__(self, mode: str = "caffe", **kwargs):
         super().__init__(**kwargs)
@@ -186,6 +187,8 @@ class ImageNetPreprocess(layers.Layer):
     def call(self, x):
         if x.shape[-1] == 1:
             x = ops.repeat(x, 3, axis=-1)
+        if self.mode == "none":
+            return x
         dtype = x.dtype
         if self.mode == "caffe":
             mean = ops.convert_to_tensor(np.array(_CAFFE_MEAN_BGR, "float32"), dtype=dtype)
@@ -279,7 +282,8 @@ def pretrained_model(name: str, application: str, preprocess: str, weights_file:
         raise UserError(f"{name} needs (height, width, 1 or 3) images, got input shape {input_shape}")
     base = backbone(name, application, weights_file, weights_url, input_shape, hp)
     inputs = keras.Input(shape=input_shape, name="image")
-    x = ImageNetPreprocess(preprocess, name="imagenet_preprocess")(inputs)
+    # ImageNet's input statistics only mean something to ImageNet weights
+    x = ImageNetPreprocess(preprocess if hp.get("weights") else "none", name="imagenet_preprocess")(inputs)
     x = base(x)
     pooling = hp.get("pooling", "flatten")
     x = layers.GlobalAveragePooling2D()(x) if pooling == "avg" else layers.Flatten()(x)
@@ -292,3 +296,30 @@ def check_lengths(name: str, hp: dict, *keys: str) -> None:
     if len(set(lengths.values())) > 1:
         raise ParamsError(f"models.{name}.{keys[1]}",
                           f"needs one entry per {keys[0]} ({lengths[keys[0]]}), got {lengths[keys[1]]}")
+
+
+@keras.saving.register_keras_serializable(package="ser")
+class WeightedAverage(layers.Layer):
+    """w * first + (1 - w) * second, w fixed (late fusion of two branches' probabilities)."""
+
+    def __init__(self, weight: float = 0.5, **kwargs):
+        super().__init__(dtype=kwargs.pop("dtype", "float32"), **kwargs)
+        self.weight = float(weight)
+
+    def call(self, inputs):
+        first, second = (ops.cast(t, "float32") for t in inputs)
+        return first * self.weight + second * (1.0 - self.weight)
+
+    def compute_output_shape(self, input_shapes):
+        return input_shapes[0]
+
+    def get_config(self):
+        return {**super().get_config(), "weight": self.weight}
+
+
+def frequency_mean(x):
+    """(batch, bands, frames, channels) -> (batch, frames, channels): the mean over the frequency axis, with
+    built-in layers only (an average pool as tall as the map), so saved models reload without custom code."""
+    _, bands, frames, channels = x.shape
+    x = layers.AveragePooling2D(pool_size=(bands, 1))(x)
+    return layers.Reshape((frames, channels))(x)

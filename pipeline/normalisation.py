@@ -1,0 +1,225 @@
+"""Speaker normalisation: one object that fits, transforms and is written whole into the model card.
+
+Who is speaking (voice, microphone, room) moves every acoustic measure more than how they feel, so the field's
+standard fix for speaker-independent emotion recognition is to z-score each speaker on that speaker's own
+statistics. That needs recordings of the speaker; a user with one file from a stranger has none. This module is
+the one place that decides which statistics each row gets, and says so:
+
+    norm = SpeakerNormaliser(layout="vector", mode="speaker").fit(x_train)   # population statistics
+    out = norm.normalise(x, speakers=spk)                  # each speaker its own statistics (transductive)
+    out = norm.normalise(x, speakers=spk, enrolment={spk: x_enrol})       # statistics of enrolment clips
+    out = norm.normalise(x)                                # no speaker: the population's (cold)
+    out.x, out.used                                        # normalised rows; per row which statistics
+    card["normalisation"] = norm.to_card()                 # policy constants and population statistics
+    norm = SpeakerNormaliser.from_card(card["normalisation"])
+
+Layouts: `vector` (rows of utterance features, statistics per feature over a speaker's clips) and `spectrogram`
+(rows of (bands, frames, planes) log-mel dB; statistics per band and plane over the speaker's frames). In a
+spectrogram, frames at the floor of the dB scale are padding (the clip was padded to the window with zeros)
+or digital silence: they are left out of every statistic and set to 0 (the mean) after normalisation.
+
+Modes: `speaker` (a speaker's own or enrolment statistics; the population's for a row with none, or with fewer
+than `min_clips` clips), `population` (always the training population's: what the model meets with no speaker),
+`utterance` (spectrograms: each clip on its own frames; needs no speaker) and `none`.
+
+Which statistics a speaker gets does not depend on the labels, ever; it does depend on the speaker's unlabeled
+audio, which is why cross-validation reports the three ways a user meets the model (transductive, enrolled,
+cold) separately. Keras-free (numpy only), so the data stages, predict and an exported bundle can use it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from pipeline.errors import UserError
+
+LAYOUTS = ("vector", "spectrogram")
+MODES = ("speaker", "population", "utterance", "none")
+CARD_VERSION = 1
+
+
+@dataclass(frozen=True)
+class Statistics:
+    mean: np.ndarray
+    std: np.ndarray
+    clips: int
+    source: str  # speaker | enrolled | population | utterance
+
+    def describe(self) -> str:
+        return self.source if self.source in ("population", "utterance", "none") else f"{self.source} ({self.clips} clips)"
+
+
+@dataclass
+class Normalised:
+    x: np.ndarray     # float32 normalised rows
+    used: np.ndarray  # per row: which statistics normalised it ("speaker (45 clips)", "population", ...)
+
+
+@dataclass
+class SpeakerNormaliser:
+    layout: str = "vector"
+    mode: str = "speaker"
+    min_clips: int = 10      # a speaker with fewer clips than this gets the population's statistics
+    clip: float = 5.0        # normalised values are clipped to +-clip: one odd file cannot dominate
+    eps: float = 1e-6        # added to the standard deviation
+    floor: float | None = None  # spectrogram: the dB scale's floor; frames at it are padding or silence
+    population: Statistics | None = field(default=None, repr=False)
+
+    def __post_init__(self):
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
+        if self.mode not in MODES:
+            raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.mode == "utterance" and self.layout != "spectrogram":
+            raise UserError("utterance normalisation needs frames: it applies to spectrogram inputs only")
+
+    # ------------------------------------------------------------------------------------------ statistics
+    def _frames(self, x: np.ndarray) -> np.ndarray:
+        """(rows, bands, frames, planes) -> (n valid frames, bands, planes): the frames that carry sound."""
+        x = np.asarray(x, dtype=np.float32)
+        moved = np.moveaxis(x, 2, 1)  # (rows, frames, bands, planes)
+        valid = self.valid_frames(x)
+        return moved[valid]
+
+    def valid_frames(self, x: np.ndarray) -> np.ndarray:
+        """(rows, frames) bool: frames whose loudest band of the first plane is above the floor (+1 dB)."""
+        if self.floor is None:
+            return np.ones((x.shape[0], x.shape[2]), dtype=bool)
+        return np.asarray(x)[..., 0].max(axis=1) > self.floor + 1.0
+
+    def statistics(self, x: np.ndarray, source: str = "speaker") -> Statistics:
+        """Mean and standard deviation of raw rows (one speaker's, or the training population's)."""
+        acc = self.accumulator()
+        acc.add(x)
+        return acc.statistics(source)
+
+    def accumulator(self) -> "Accumulator":
+        """Running sums of a speaker's rows, added a few at a time (predict reads a folder in chunks)."""
+        return Accumulator(self)
+
+    def fit(self, x: np.ndarray) -> "SpeakerNormaliser":
+        """Population statistics of the training rows (raw): what a row with no speaker statistics gets."""
+        self.population = self.statistics(x, "population")
+        return self
+
+    # ------------------------------------------------------------------------------------------ transform
+    def transform(self, x: np.ndarray, stats: Statistics) -> np.ndarray:
+        """Rows z-scored on `stats`, clipped to +-clip; a spectrogram's floor frames set to 0."""
+        x = np.asarray(x, dtype=np.float32)
+        out = (x - stats.mean) / (stats.std + np.float32(self.eps))
+        np.clip(out, -self.clip, self.clip, out=out)
+        if self.layout == "spectrogram" and self.floor is not None:
+            out *= self.valid_frames(x)[:, None, :, None]
+        return out.astype(np.float32, copy=False)
+
+    def normalise(self, x: np.ndarray, speakers=None, given: dict | None = None) -> Normalised:
+        """Every row normalised, and which statistics each got.
+
+        speakers: a speaker per row (None: no row has a speaker). given: {speaker: Statistics} taken elsewhere
+        than from the rows scored here: a speaker's enrolment clips (not themselves scored), or every recording
+        of the speaker accumulated by predict. With mode `speaker`, a speaker gets its given statistics, else
+        those of its own rows in `x`; either only from at least min_clips clips, otherwise (and for a row with
+        no speaker) the population's."""
+        x = np.asarray(x, dtype=np.float32)
+        n = len(x)
+        if self.mode == "none":
+            return Normalised(x.astype(np.float32, copy=True), np.full(n, "none", dtype=object))
+        if self.mode == "utterance":
+            out = np.empty_like(x)
+            for i in range(n):
+                out[i] = self.transform(x[i:i + 1], self.statistics(x[i:i + 1], "utterance"))[0]
+            return Normalised(out, np.full(n, "utterance", dtype=object))
+        pop = self._population()
+        if self.mode == "population" or speakers is None:
+            return Normalised(self.transform(x, pop), np.full(n, pop.describe(), dtype=object))
+        speakers = np.asarray(speakers, dtype=object)
+        if len(speakers) != n:
+            raise ValueError(f"{len(speakers)} speakers for {n} rows")
+        out = np.empty_like(x)
+        used = np.empty(n, dtype=object)
+        for spk in dict.fromkeys(speakers.tolist()):
+            rows = np.array([s == spk for s in speakers]) if spk is None else speakers == spk
+            if spk is None:
+                stats = pop
+            elif given is not None and spk in given:
+                stats = self.choose(given[spk])
+            else:
+                stats = self.choose(self.statistics(x[rows], "speaker"))
+            out[rows] = self.transform(x[rows], stats)
+            used[rows] = stats.describe()
+        return Normalised(out, used)
+
+    def choose(self, stats: Statistics) -> Statistics:
+        """A speaker's statistics when taken from at least min_clips clips, else the population's."""
+        return stats if stats.clips >= self.min_clips else self._population()
+
+    def _population(self) -> Statistics:
+        if self.population is None:
+            raise ValueError("SpeakerNormaliser.fit() first: no population statistics")
+        return self.population
+
+    # ------------------------------------------------------------------------------------------ card
+    def to_card(self) -> dict:
+        """Everything needed to normalise as training did: the policy constants and the population."""
+        out = {"version": CARD_VERSION, "layout": self.layout, "mode": self.mode, "min_clips": self.min_clips,
+               "clip": self.clip, "eps": self.eps, "floor": self.floor}
+        if self.population is not None:
+            out["population"] = {"mean": self.population.mean.tolist(), "std": self.population.std.tolist(),
+                                 "clips": self.population.clips}
+        return out
+
+    @classmethod
+    def from_card(cls, card: dict) -> "SpeakerNormaliser":
+        if not isinstance(card, dict) or card.get("version") != CARD_VERSION:
+            raise UserError("the model card's normalisation is missing or from another version: re-train the model "
+                            "(dvc repro train)")
+        pop = card.get("population")
+        population = None if pop is None else Statistics(np.asarray(pop["mean"], np.float32),
+                                                         np.asarray(pop["std"], np.float32),
+                                                         int(pop["clips"]), "population")
+        return cls(layout=card["layout"], mode=card["mode"], min_clips=int(card["min_clips"]),
+                   clip=float(card["clip"]), eps=float(card["eps"]), floor=card.get("floor"),
+                   population=population)
+
+
+class Accumulator:
+    """Running sums of raw rows for one set of statistics (float64, shifted by the first row's mean so the
+    variance does not cancel): statistics() equals the mean and std of every row added, in any grouping."""
+
+    def __init__(self, norm: SpeakerNormaliser):
+        self.norm = norm
+        self.clips = 0
+        self.count = 0
+        self.shift = self.total = self.squares = None
+
+    def add(self, x: np.ndarray) -> None:
+        x = np.asarray(x, dtype=np.float32)
+        if len(x) == 0:
+            return
+        if self.norm.layout == "vector":
+            values = x.reshape(len(x), -1).astype(np.float64)
+        else:
+            values = self.norm._frames(x).astype(np.float64).reshape(-1, x.shape[1] * x.shape[3])
+        self.clips += len(x)
+        self.shape = x.shape[1:] if self.norm.layout == "vector" else (x.shape[1], 1, x.shape[3])
+        if len(values) == 0:
+            return
+        if self.shift is None:
+            self.shift = values.mean(axis=0)
+            self.total = np.zeros_like(self.shift)
+            self.squares = np.zeros_like(self.shift)
+        centred = values - self.shift
+        self.total += centred.sum(axis=0)
+        self.squares += np.square(centred).sum(axis=0)
+        self.count += len(values)
+
+    def statistics(self, source: str = "speaker") -> Statistics:
+        if self.clips == 0:
+            raise ValueError("statistics of no rows")
+        if self.count == 0:  # only floor frames (padding, digital silence): nothing to learn, identity
+            return Statistics(np.zeros(self.shape, np.float32), np.ones(self.shape, np.float32), self.clips, source)
+        mean_c = self.total / self.count
+        var = np.maximum(self.squares / self.count - np.square(mean_c), 0.0)
+        mean, std = (mean_c + self.shift).reshape(self.shape), np.sqrt(var).reshape(self.shape)
+        return Statistics(mean.astype(np.float32), std.astype(np.float32), self.clips, source)

@@ -1,0 +1,44 @@
+"""A spectrogram CNN for small corpora: Conv-BN-ReLU-MaxPool blocks, the mean over frequency, then additive
+attention pooling over time (which frames carry the emotion) and a softmax read-out. Pooling, not flattening:
+a flattened map ties each weight to a position in time and frequency, which on ten speakers learns the
+speakers; pooled features are position-free. Trained with the spectrogram recipe (speaker-normalised native
+log-mel, SpecAugment, mixup, AdamW with cosine decay: README, the spectrogram recipe)."""
+from __future__ import annotations
+
+NAME = "cnn_attention"
+INPUT = "image"
+CHOICES = {"pooling": ("attention", "avg")}
+DEFAULTS = {
+    "filters": [16, 32, 64, 128],  # one Conv2D 3x3 -> BatchNorm -> ReLU -> MaxPool2D block per entry
+    "kernel_size": 3,
+    "pooling": "attention",  # attention (additive, over time) | avg (global average)
+    "attention_units": 64,
+    "dropout": True,
+    "dropout_rate": 0.3,
+    "l2": 0.0,  # the recipe's weight decay (train.weight_decay) regularises instead
+    "optimizer": "adam",
+    "learning_rate": 0.001,
+    "batch_size": 32,
+}
+
+
+def build(input_shape: tuple, n_classes: int, hp: dict, norm: tuple | None = None):
+    import keras
+    from keras import layers
+
+    from pipeline.zoo import blocks
+
+    inputs, x = blocks.model_input(INPUT, input_shape, norm)
+    for filters in blocks.as_list(hp["filters"]):
+        x = layers.Conv2D(filters, hp["kernel_size"], padding="same", use_bias=False,
+                          kernel_regularizer=blocks.regularizer(hp))(x)
+        x = layers.BatchNormalization()(x)
+        x = layers.ReLU()(x)
+        x = layers.MaxPooling2D(2, padding="same")(x)
+    if hp["pooling"] == "avg":
+        x = layers.GlobalAveragePooling2D()(x)
+    else:
+        x = blocks.frequency_mean(x)
+        x = blocks.AttentionPooling(hp["attention_units"], name="attention")(x)
+    x = blocks.dropout(x, hp)
+    return keras.Model(inputs, blocks.classifier(x, n_classes), name=NAME)

@@ -1,0 +1,52 @@
+"""Late fusion of a spectrogram model and the utterance functionals: each branch trained on its own input with
+its own settings (models.<image_model>, models.functionals), then their class probabilities averaged with the
+image branch's weight chosen on the validation speakers (pipeline/train.py fusion_weight). The two views of an
+utterance err differently (learned time-frequency patterns, fixed prosodic and spectral statistics), so their
+average can beat either; the weight is chosen, never assumed, because averaging a weaker view into a stronger
+one can also hurt.
+
+One Keras model of two inputs comes out (`image`, `compare`): predict and export treat it like any other.
+"""
+from __future__ import annotations
+
+from pipeline.errors import ParamsError
+
+NAME = "fusion"
+INPUTS = ("image", "compare")
+FEATURES_MODEL = "functionals"
+DEFAULTS = {
+    "image_model": "cnn_attention",  # the spectrogram branch: any image model of the zoo (models.<name> applies)
+    "weight": None,                  # the image branch's share of the probabilities; null = chosen on validation
+}
+
+
+def check(hp: dict, prefix: str) -> None:
+    from pipeline import zoo
+
+    images = [n for n in zoo.MODEL_NAMES if n not in zoo.FUSIONS and zoo.input_kinds(n) == ("image",)]
+    if hp["image_model"] not in images:
+        raise ParamsError(f"{prefix}.image_model", f"{hp['image_model']!r} is not one of: {', '.join(images)}")
+    w = hp["weight"]
+    if w is not None and (isinstance(w, bool) or not isinstance(w, (int, float)) or not 0 <= w <= 1):
+        raise ParamsError(f"{prefix}.weight", f"must be null (chosen on validation) or a number in [0, 1], got {w!r}")
+
+
+def branches(hp: dict) -> dict[str, str]:
+    return {"image": hp["image_model"], "compare": FEATURES_MODEL}
+
+
+def build(input_shape, n_classes: int, hp: dict, norm=None):
+    raise ParamsError("model", "fusion is assembled from its trained branches (pipeline/train.py), not built")
+
+
+def assemble(models: dict, image_weight: float):
+    """{input kind: trained branch model} -> one model of those inputs whose output is the weighted average of
+    the branches' probabilities."""
+    import keras
+
+    from pipeline.zoo.blocks import WeightedAverage
+
+    inputs = {kind: keras.Input(shape=m.input_shape[1:], name=kind) for kind, m in models.items()}
+    probs = [models["image"](inputs["image"]), models["compare"](inputs["compare"])]
+    out = WeightedAverage(image_weight, name="emotion")(probs)
+    return keras.Model(inputs, out, name=NAME)
