@@ -112,7 +112,7 @@ def _train(train_cfg, kinds: tuple, data, parts: dict, classes: list[str], setti
 
 def scorer(model, kind: str | None = None):
     """inputs {kind: array} -> probabilities: of the model, or of its branch reading `kind` (a fusion's)."""
-    from pipeline.evaluate import predict_inputs
+    from pipeline.runtime import predict_inputs
     from pipeline.model_card import as_model_input
 
     if kind is None:
@@ -349,13 +349,15 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
     split_cfg = SplitConfig.from_params(params)
     train_cfg = TrainConfig.from_params(params)
     cv = CrossvalConfig.from_params(params)
-    if split_cfg.folds < 2:
-        note = "cross-validation off: set split.folds to K >= 2 (K = speakers: leave-one-speaker-out)"
+    def off(note: str) -> dict:
         log.info(note)
         write_json(summary_file, {"cv": {"folds": 0, "note": note}})
         cv_dir.mkdir(parents=True, exist_ok=True)
         write_text(cv_dir / "report.md", f"# Cross-validation\n\n{note}\n")
         return {}
+
+    if split_cfg.folds < 2:
+        return off("cross-validation off: set split.folds to K >= 2 (K = speakers: leave-one-speaker-out)")
     if split_cfg.strategy != "speaker":
         raise ParamsError("split.strategy", f"cross-validation deals speakers to folds: needs strategy speaker, "
                                             f"got {split_cfg.strategy!r} (or set split.folds: 0)")
@@ -368,6 +370,8 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
         notes.append("split.test_speakers / val_speakers are ignored by cross-validation (every speaker is tested)")
     manifest = pd.read_parquet(MANIFEST)
     splits = fold_splits(manifest, split_cfg, notes)
+    if not splits:
+        return off("cross-validation off: no corpus has two speakers to deal into folds")
 
     from pipeline import distribute, model_card, zoo
     from pipeline.backend import has_gpu, quiet_tensorflow
@@ -400,13 +404,13 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
 
     import keras
 
-    log.info("crossval: %s, %d folds x %d seeds, %d files, %s backend", train_cfg.model, split_cfg.folds,
+    log.info("crossval: %s, %d folds x %d seeds, %d files, %s backend", train_cfg.model, len(splits),
              len(cv.seeds), len(data), keras.backend.backend())
     fold_rows, pred_rows = [], []
     t_train = t_base = 0.0
     from tqdm import tqdm
 
-    progress = tqdm(total=split_cfg.folds * (len(cv.seeds) + cv.baseline), desc="crossval", unit="run")
+    progress = tqdm(total=len(splits) * (len(cv.seeds) + cv.baseline), desc="crossval", unit="run")
     for k, split in enumerate(splits):
         where = _row_splits(data.meta, manifest, split)
         parts = {name: where == name for name in ("train", "val", "test")}

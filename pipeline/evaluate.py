@@ -56,16 +56,10 @@ def predict_split(model, card: dict, split: str = "test", batch_size: int = 64, 
     if len(data) == 0:
         raise UserError(f"the {split} split is empty: nothing to evaluate")
     x, _ = model_card.model_inputs(data.inputs, card, speakers=None if cold else data.speakers)
+    from pipeline.runtime import predict_inputs
+
     probs = predict_inputs(model, model_card.as_model_input(x), batch_size)
     return data, probs
-
-
-def predict_inputs(model, x, batch_size: int = 64) -> np.ndarray:
-    """Probabilities of prepared inputs (one array, or {input name: array} for a model of several)."""
-    from pipeline.dataset import make_sequence
-
-    seq = make_sequence(x, None, batch_size, shuffle=False, seed=0)
-    return np.asarray(model.predict(seq, verbose=0), dtype=np.float32)
 
 
 def evaluate(data, probs: np.ndarray, labels: list[str]) -> dict:

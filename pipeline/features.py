@@ -60,15 +60,15 @@ INDEXED_COLORMAP_PNG = True
 
 @dataclass(frozen=True)
 class FeatureConfig:
-    n_fft: int = 1024
-    hop_length: int = 256
-    n_mels: int = 128
+    n_fft: int = 512  # 32 ms at 16 kHz
+    hop_length: int = 160  # 10 ms
+    n_mels: int = 64
     fmin: float = 0.0
     fmax: float | None = 8000.0
-    image: str = "papers"  # papers: 8-bit, min-max per image, resized | native: 16-bit dB, n_mels x frames
-    image_height: int = 64
+    image: str = "native"  # native: 16-bit dB, n_mels x frames | papers: 8-bit, min-max per image, resized
+    image_height: int = 64  # the papers' image
     image_width: int = 64
-    channels: str = "colormap"
+    channels: str = "gray"
     colormap: str = "viridis"
     n_mfcc: int = 40
     functionals_on: str = "speech"

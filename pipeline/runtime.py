@@ -28,6 +28,15 @@ def load(path: Path, kinds: tuple):
     return KerasRuntime(path, kinds)
 
 
+def predict_inputs(model, x, batch_size: int = 64) -> np.ndarray:
+    """Probabilities of a Keras model for prepared inputs (one array, or {input name: array} for a model of
+    several), through the training input pipeline (the papers' 8-bit images scaled per batch)."""
+    from pipeline.dataset import make_sequence
+
+    seq = make_sequence(x, None, batch_size, shuffle=False, seed=0)
+    return np.asarray(model.predict(seq, verbose=0), dtype=np.float32)
+
+
 class KerasRuntime:
     def __init__(self, path: Path, kinds: tuple):
         from pipeline.backend import quiet_tensorflow
@@ -38,11 +47,7 @@ class KerasRuntime:
         self.model, self.kinds = load_model(path), tuple(kinds)
 
     def predict(self, x: dict) -> np.ndarray:
-        from pipeline.dataset import make_sequence
-
-        inputs = x[self.kinds[0]] if len(self.kinds) == 1 else {k: x[k] for k in self.kinds}
-        seq = make_sequence(inputs, None, 64, shuffle=False, seed=0)
-        return np.asarray(self.model.predict(seq, verbose=0), dtype=np.float32)
+        return predict_inputs(self.model, x[self.kinds[0]] if len(self.kinds) == 1 else {k: x[k] for k in self.kinds})
 
 
 class SavedModelRuntime:

@@ -293,7 +293,7 @@ def _fit_fusion(cfg: TrainConfig, x_train: dict, train_labels, classes, x_val, v
     weight, scores = cfg.fusion_weight, {}
     has_val = x_val is not None and len(next(iter(x_val.values()))) > 0
     if weight is None and has_val:
-        from pipeline.evaluate import predict_inputs
+        from pipeline.runtime import predict_inputs
 
         probs = {kind: predict_inputs(m, x_val[kind]) for kind, m in models.items()}
         weight, scores = fusion_weight(probs, np.asarray(val_labels), classes)

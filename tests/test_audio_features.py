@@ -241,8 +241,8 @@ def test_check_reasons(tmp_path):
 # ---------------------------------------------------------------------------------------------- features
 
 def small_cfg(**kw) -> FeatureConfig:
-    base = {"image_height": 32, "image_width": 32, "n_mels": 32, "n_mfcc": 13,
-            "extra": ["mfcc", "vector", "utterance"]}
+    base = {"image": "papers", "channels": "colormap", "image_height": 32, "image_width": 32, "n_mels": 32,
+            "n_mfcc": 13, "extra": ["mfcc", "vector", "utterance"]}
     base.update(kw)
     return FeatureConfig.from_params({"features": base})
 
@@ -303,7 +303,7 @@ def test_low_frequencies_at_the_bottom():
 def test_log_mel_matches_librosa():
     import librosa
 
-    cfg = FeatureConfig()
+    cfg = FeatureConfig(n_fft=1024, hop_length=256, n_mels=128)
     y = audio.standardise(tone(2.0, 16000), 16000, CFG)
     ref = librosa.power_to_db(librosa.feature.melspectrogram(y=y, sr=16000, n_fft=1024, hop_length=256,
                                                              n_mels=128, fmin=0.0, fmax=8000.0), ref=np.max)
@@ -315,7 +315,7 @@ def test_log_mel_matches_librosa():
 def test_extras_and_deltas_match_librosa():
     import librosa
 
-    cfg = FeatureConfig(n_mfcc=40, extra=("mfcc", "vector", "utterance"))
+    cfg = FeatureConfig(n_fft=1024, hop_length=256, n_mels=128, n_mfcc=40, extra=("mfcc", "vector", "utterance"))
     sr = 16000
     y = audio.standardise(tone(2.0, sr) + 0.02 * np.random.default_rng(1).standard_normal(2 * sr), sr, CFG)
     mel = librosa.feature.melspectrogram(y=y, sr=sr, n_fft=1024, hop_length=256, n_mels=128, fmax=8000.0)

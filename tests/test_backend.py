@@ -24,7 +24,8 @@ from pipeline.backend import quiet_tensorflow
 quiet_tensorflow()
 from pipeline import zoo
 from pipeline.evaluate import load_model_file
-from pipeline.export import export, run_saved_model, run_tflite
+from pipeline.export import export
+from pipeline import runtime
 hp = zoo.hyperparameters("mlp", {"dense_units": [8]})
 model = zoo.build("mlp", (20,), 3, hp, (np.zeros(20, "float32"), np.ones(20, "float32")))
 model.compile(optimizer=zoo.make_optimizer(hp), loss="categorical_crossentropy")
@@ -34,9 +35,9 @@ out = Path(tempfile.mkdtemp())
 model.save(out / "model.keras")
 model = load_model_file(out / "model.keras")
 model.predict(x, verbose=0)
-export(model, out, (20,))
-run_saved_model(out / "saved_model", x)
-run_tflite(out / "model.tflite", x)
+export(model, out, {"utterance": (20,)})
+runtime.load(out / "saved_model", ("utterance",)).predict({"utterance": x})
+runtime.load(out / "model.tflite", ("utterance",)).predict({"utterance": x})
 print("a warning that matters", file=sys.stderr)
 print("done")
 """

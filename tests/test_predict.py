@@ -13,6 +13,8 @@ from pipeline.normalisation import SpeakerNormaliser
 from pipeline.predict import HOP_SECONDS, Prepared, collect, prepare, prepared_chunks, score
 
 PARAMS = yaml.safe_load(open("params.yaml"))
+# the papers' 8-bit image: the audio path's tests check its pixels
+PAPERS = dict(PARAMS, features=dict(PARAMS["features"], image="papers", channels="colormap"))
 
 
 def card_for(params: dict, kind: str, norm: SpeakerNormaliser | None = None) -> dict:
@@ -42,7 +44,7 @@ def test_collect_takes_audio_from_folders_and_keeps_named_files(tmp_path):
 
 
 def test_long_recording_is_scored_on_overlapping_windows_like_training(tmp_path):
-    acfg, fcfg = configs(PARAMS, "image")
+    acfg, fcfg = configs(PAPERS, "image")
     long_path, short_path = tmp_path / "long.wav", tmp_path / "short.flac"
     sf.write(long_path, np.stack([speech_like(10.0, 44100)] * 2, axis=1), 44100, subtype="PCM_24")
     sf.write(short_path, speech_like(2.0, 8000), 8000)

@@ -54,7 +54,8 @@ def project(tmp_path, monkeypatch):
 
 
 def params(**features):
-    return dict(PARAMS, features=dict(PARAMS["features"], workers=1, image_height=32, image_width=32, **features))
+    base = dict(PARAMS["features"], workers=1, image="papers", channels="colormap", image_height=32, image_width=32)
+    return dict(PARAMS, features=dict(base, **features))
 
 
 def test_shards_hold_named_images_metadata_and_extras(project):

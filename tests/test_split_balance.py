@@ -263,7 +263,7 @@ def test_crossval_trains_each_fold_balanced_and_tests_every_file():
     out = plan(df, p)
 
     def data(rows):
-        return SplitData(x=np.arange(len(rows), dtype=np.float32)[:, None], labels=rows.label.to_numpy(),
+        return SplitData(inputs={"x": np.arange(len(rows), dtype=np.float32)[:, None]}, labels=rows.label.to_numpy(),
                          meta=rows.reset_index(drop=True))
 
     originals, copies = out[~out.augmented], out[out.augmented]

@@ -239,9 +239,9 @@ def test_fusion_averages_its_trained_branches_with_the_chosen_weight(tmp_path):
     keras = pytest.importorskip("keras")
     from pipeline.zoo import fusion
 
-    hp = zoo.hyperparameters("fusion", {"image_model": "cnn_attention"})
-    assert zoo.branches("fusion", hp) == {"image": "cnn_attention", "compare": "functionals"}
-    image = zoo.build("cnn_attention", (16, 24, 1), N_CLASSES, zoo.hyperparameters("cnn_attention", {}))
+    hp = zoo.hyperparameters("fusion", {"image_model": "cnn_pooled"})
+    assert zoo.branches("fusion", hp) == {"image": "cnn_pooled", "compare": "functionals"}
+    image = zoo.build("cnn_pooled", (16, 24, 1), N_CLASSES, zoo.hyperparameters("cnn_pooled", {}))
     feats = zoo.build("functionals", (64,), N_CLASSES, zoo.hyperparameters("functionals", {}), _norm("compare", (64,)))
     fused = fusion.assemble({"image": image, "compare": feats}, 0.3)
     xi, _ = _data((16, 24, 1))

@@ -25,7 +25,7 @@ MODEL_NAMES = (
     "cnn_lstm",
     "cnn_blstm",
     "cnn_blstm_attention",
-    "cnn_attention",
+    "cnn_pooled",
     "vgg19",
     "resnet50",
     "mobilenetv3large",

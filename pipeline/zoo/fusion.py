@@ -15,7 +15,7 @@ NAME = "fusion"
 INPUTS = ("image", "compare")
 FEATURES_MODEL = "functionals"
 DEFAULTS = {
-    "image_model": "cnn_attention",  # the spectrogram branch: any image model of the zoo (models.<name> applies)
+    "image_model": "cnn_pooled",  # the spectrogram branch: any image model of the zoo (models.<name> applies)
     "weight": None,                  # the image branch's share of the probabilities; null = chosen on validation
 }
 

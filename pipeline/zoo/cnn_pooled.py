@@ -1,17 +1,18 @@
-"""A spectrogram CNN for small corpora: Conv-BN-ReLU-MaxPool blocks, the mean over frequency, then additive
-attention pooling over time (which frames carry the emotion) and a softmax read-out. Pooling, not flattening:
+"""A spectrogram CNN for small corpora: Conv-BN-ReLU-MaxPool blocks, then the feature map pooled (global average,
+or additive attention over time after the mean over frequency) into a softmax read-out. Pooling, not flattening:
 a flattened map ties each weight to a position in time and frequency, which on ten speakers learns the
 speakers; pooled features are position-free. Trained with the spectrogram recipe (speaker-normalised native
-log-mel, SpecAugment, mixup, AdamW with cosine decay: README, the spectrogram recipe)."""
+log-mel, SpecAugment, mixup, AdamW with cosine decay: docs/recipe.md); the pooling was chosen on validation
+speakers (global average over attention)."""
 from __future__ import annotations
 
-NAME = "cnn_attention"
+NAME = "cnn_pooled"
 INPUT = "image"
-CHOICES = {"pooling": ("attention", "avg")}
+CHOICES = {"pooling": ("avg", "attention")}
 DEFAULTS = {
     "filters": [16, 32, 64, 128],  # one Conv2D 3x3 -> BatchNorm -> ReLU -> MaxPool2D block per entry
     "kernel_size": 3,
-    "pooling": "attention",  # attention (additive, over time) | avg (global average)
+    "pooling": "avg",  # avg (global average) | attention (additive, over time)
     "attention_units": 64,
     "dropout": True,
     "dropout_rate": 0.3,
