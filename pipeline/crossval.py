@@ -90,14 +90,13 @@ def _row_splits(meta: pd.DataFrame, manifest: pd.DataFrame, split: pd.Series) ->
 
 # ------------------------------------------------------------------------------------------------ model
 
-ENROL_CLIPS = (5, 10)  # enrolment sizes measured: a few recordings a user gives to learn a new speaker
-MODES = ("transductive", "enrolled5", "enrolled10", "cold")
+from pipeline.model_card import ENROL_CLIPS, MODES  # noqa: E402,F401 (the ways a user meets the model)
 
 
 def _train(train_cfg, kinds: tuple, data, parts: dict, classes: list[str], settings: dict):
     """Fit on parts['train'] (validated on parts['val']) -> (model, card, history). Normalisers are fitted on
     the training rows alone; validation speakers are normalised on their own statistics."""
-    from pipeline.model_card import model_inputs
+    from pipeline.model_card import inputs_by_mode, model_inputs
     from pipeline.train import build_card, fit
 
     tr = data.training(parts["train"])  # balanced as the train stage balances (pipeline/balancing.py)
@@ -105,8 +104,10 @@ def _train(train_cfg, kinds: tuple, data, parts: dict, classes: list[str], setti
     x_tr, _ = model_inputs(tr.inputs, card, speakers=tr.speakers)
     va = data.subset(parts["val"]) if parts["val"].any() else None
     x_va = model_inputs(va.inputs, card, speakers=va.speakers)[0] if va is not None else None
+    val_modes = (inputs_by_mode(va.inputs, va.speakers, card, train_cfg.seed)
+                 if train_cfg.branches and va is not None else None)  # a fusion chooses its weight over them
     model, history, _, _ = fit(train_cfg, x_tr, tr.labels, classes, x_va, va.labels if va is not None else None,
-                               verbose=0)
+                               verbose=0, val_modes=val_modes)
     return model, card, history
 
 
@@ -122,46 +123,13 @@ def scorer(model, kind: str | None = None):
     return lambda x: predict_inputs(branch, x[kind])
 
 
-def _probs(predict, card: dict, part, speakers=None, statistics=None) -> np.ndarray:
-    from pipeline.model_card import model_inputs
+def score_modes(predict, card: dict, part, seed: int) -> dict:
+    """The rows' probabilities the three ways a user meets the model (model_card.inputs_by_mode).
+    predict: inputs -> probabilities (scorer). -> {mode: (bool mask of the rows scored, their probabilities)}."""
+    from pipeline.model_card import inputs_by_mode
 
-    x, _ = model_inputs(part.inputs, card, speakers=speakers, statistics=statistics)
-    return predict(x)
-
-
-def enrolment_draw(speakers: np.ndarray, n: int, seed: int) -> np.ndarray:
-    """bool per row: the n enrolment clips drawn for each speaker (whatever their labels), seeded by the seed
-    and the speaker; a speaker with n clips or fewer has none drawn (nothing would be left to score)."""
-    from pipeline.seeding import stable_rng
-
-    chosen = np.zeros(len(speakers), dtype=bool)
-    for spk in sorted(set(speakers.tolist())):
-        rows = np.flatnonzero(speakers == spk)
-        if len(rows) > n:
-            chosen[stable_rng(seed, "enrol", str(spk), str(n)).choice(rows, size=n, replace=False)] = True
-    return chosen
-
-
-def score_modes(predict, card: dict, test, seed: int) -> dict:
-    """The test speakers' probabilities in the three ways a user meets the model:
-    transductive (each speaker normalised on all of its clips), enrolledN (on N drawn clips of the speaker,
-    which are then not scored) and cold (no statistics of the speaker: the training population's).
-    predict: inputs -> probabilities (scorer). -> {mode: (bool mask of scored test rows, their probabilities)}."""
-    speakers = test.speakers
-    out = {"transductive": (np.ones(len(test), dtype=bool), _probs(predict, card, test, speakers=speakers)),
-           "cold": (np.ones(len(test), dtype=bool), _probs(predict, card, test, speakers=None))}
-    from pipeline.model_card import speaker_statistics
-
-    for n in ENROL_CLIPS:
-        drawn = enrolment_draw(speakers, n, seed)
-        enrol = test.subset(drawn)
-        statistics = {spk: speaker_statistics(enrol.subset(enrol.speakers == spk).inputs, card)
-                      for spk in set(enrol.speakers.tolist())}
-        scored = test.subset(~drawn)
-        # a speaker with too few clips to draw from gets no statistics: the cold path
-        who = np.array([s if s in statistics else None for s in scored.speakers], dtype=object)
-        out[f"enrolled{n}"] = (~drawn, _probs(predict, card, scored, speakers=who, statistics=statistics))
-    return {mode: out[mode] for mode in MODES}
+    return {mode: (scored, predict(x)) for mode, (scored, x) in
+            inputs_by_mode(part.inputs, part.speakers, card, seed).items()}
 
 
 def _epochs_run(train_cfg, history: dict) -> int:
@@ -544,9 +512,14 @@ def headline_metrics(summary: dict, model: str) -> dict:
 
 
 def main(argv=None) -> None:
-    argparse.ArgumentParser(prog="python -m pipeline crossval", description=__doc__,
-                            formatter_class=argparse.RawDescriptionHelpFormatter).parse_args(argv)
-    run(load())
+    parser = argparse.ArgumentParser(prog="python -m pipeline crossval", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--keep-models", metavar="DIR", type=Path,
+                        help="also keep every fold's model and card in DIR/fold<k>_seed<s>/ (predict --model takes them)")
+    parser.add_argument("--out", metavar="DIR", type=Path,
+                        help="write cv.json and the rest to DIR instead of metrics/ (outside DVC's outputs)")
+    args = parser.parse_args(argv)
+    run(load(), save_models=args.keep_models, out=args.out)
 
 
 if __name__ == "__main__":

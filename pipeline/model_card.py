@@ -52,14 +52,14 @@ def layout(kind: str, settings: dict) -> str:
     return "spectrogram" if kind == "image" and settings.get("image_scale") else "vector"
 
 
-def normaliser(kind: str, mode: str, settings: dict) -> SpeakerNormaliser:
+def normaliser(kind: str, mode: str, settings: dict, scale: str = "speaker") -> SpeakerNormaliser:
     """The speaker normaliser of an input kind (not fitted). The papers' 8-bit image (min-max scaled per image,
     so no level survives to normalise) is never normalised."""
     from pipeline.features import image_floor
 
     if kind == "image" and not settings.get("image_scale"):
         mode = "none"
-    return SpeakerNormaliser(layout=layout(kind, settings), mode=mode,
+    return SpeakerNormaliser(layout=layout(kind, settings), mode=mode, scale=scale,
                              floor=image_floor(settings.get("image_scale")) if kind == "image" else None)
 
 
@@ -165,6 +165,44 @@ def speaker_statistics(raw: dict, card: dict, source: str = "enrolled", norms: d
     norms = norms or normalisers(card)
     return {kind: norms[kind].statistics(values(kind, raw[kind], spec.get("scale")), source)
             for kind, spec in card["inputs"].items() if norms[kind].mode not in ("none", "utterance")}
+
+
+ENROL_CLIPS = (5, 10)  # enrolment sizes measured: a few recordings a user gives to learn a new speaker
+MODES = ("transductive", "enrolled5", "enrolled10", "cold")  # the ways a user meets the model
+
+
+def enrolment_draw(speakers: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """bool per row: the n enrolment clips drawn for each speaker (whatever their labels), seeded by the seed
+    and the speaker; a speaker with n clips or fewer has none drawn (nothing would be left to score)."""
+    from pipeline.seeding import stable_rng
+
+    chosen = np.zeros(len(speakers), dtype=bool)
+    for spk in sorted(set(speakers.tolist())):
+        rows = np.flatnonzero(speakers == spk)
+        if len(rows) > n:
+            chosen[stable_rng(seed, "enrol", str(spk), str(n)).choice(rows, size=n, replace=False)] = True
+    return chosen
+
+
+def inputs_by_mode(raw: dict, speakers: np.ndarray, card: dict, seed: int, norms: dict | None = None) -> dict:
+    """The model's inputs for rows of known speakers, made the three ways a user meets the model:
+    transductive (each speaker normalised on all of its clips), enrolledN (on N drawn clips of the speaker, which
+    are then not scored; a speaker with N or fewer clips gets none: the cold path) and cold (no statistics of the
+    speaker: the training population's). -> {mode: (bool mask of the rows scored, their inputs)}."""
+    norms = norms or normalisers(card)
+    speakers = np.asarray(speakers, dtype=object)
+    every = np.ones(len(speakers), dtype=bool)
+    out = {"transductive": (every, model_inputs(raw, card, speakers=speakers, norms=norms)[0]),
+           "cold": (every, model_inputs(raw, card, speakers=None, norms=norms)[0])}
+    for n in ENROL_CLIPS:
+        drawn = enrolment_draw(speakers, n, seed)
+        statistics = {spk: speaker_statistics({k: v[drawn & (speakers == spk)] for k, v in raw.items()}, card,
+                                              norms=norms)
+                      for spk in sorted(set(speakers[drawn].tolist()))}
+        who = np.array([s if s in statistics else None for s in speakers[~drawn]], dtype=object)
+        scored = {k: v[~drawn] for k, v in raw.items()}
+        out[f"enrolled{n}"] = (~drawn, model_inputs(scored, card, speakers=who, statistics=statistics, norms=norms)[0])
+    return {mode: out[mode] for mode in MODES}
 
 
 class StatisticsAccumulator:

@@ -36,6 +36,7 @@ from pipeline.errors import UserError
 
 LAYOUTS = ("vector", "spectrogram")
 MODES = ("speaker", "population", "utterance", "none")
+SCALES = ("speaker", "population")
 CARD_VERSION = 1
 
 
@@ -61,6 +62,8 @@ class SpeakerNormaliser:
     layout: str = "vector"
     mode: str = "speaker"
     min_clips: int = 10      # a speaker with fewer clips than this gets the population's statistics
+    scale: str = "speaker"   # whose standard deviation divides a speaker's rows: its own, or the population's
+                             # (half the numbers to estimate from a few enrolment clips)
     clip: float = 5.0        # normalised values are clipped to +-clip: one odd file cannot dominate
     eps: float = 1e-6        # added to the standard deviation
     floor: float | None = None  # spectrogram: the dB scale's floor; frames at it are padding or silence
@@ -71,6 +74,8 @@ class SpeakerNormaliser:
             raise ValueError(f"layout must be one of {LAYOUTS}, got {self.layout!r}")
         if self.mode not in MODES:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.scale not in SCALES:
+            raise ValueError(f"scale must be one of {SCALES}, got {self.scale!r}")
         if self.mode == "utterance" and self.layout != "spectrogram":
             raise UserError("utterance normalisation needs frames: it applies to spectrogram inputs only")
 
@@ -151,8 +156,13 @@ class SpeakerNormaliser:
         return Normalised(out, used)
 
     def choose(self, stats: Statistics) -> Statistics:
-        """A speaker's statistics when taken from at least min_clips clips, else the population's."""
-        return stats if stats.clips >= self.min_clips else self._population()
+        """A speaker's statistics when taken from at least min_clips clips, else the population's; with scale
+        `population`, the speaker's mean and the population's standard deviation."""
+        if stats.clips < self.min_clips:
+            return self._population()
+        if self.scale == "population":
+            return Statistics(stats.mean, self._population().std, stats.clips, stats.source)
+        return stats
 
     def _population(self) -> Statistics:
         if self.population is None:
@@ -163,7 +173,7 @@ class SpeakerNormaliser:
     def to_card(self) -> dict:
         """Everything needed to normalise as training did: the policy constants and the population."""
         out = {"version": CARD_VERSION, "layout": self.layout, "mode": self.mode, "min_clips": self.min_clips,
-               "clip": self.clip, "eps": self.eps, "floor": self.floor}
+               "scale": self.scale, "clip": self.clip, "eps": self.eps, "floor": self.floor}
         if self.population is not None:
             out["population"] = {"mean": self.population.mean.tolist(), "std": self.population.std.tolist(),
                                  "clips": self.population.clips}
@@ -179,8 +189,8 @@ class SpeakerNormaliser:
                                                          np.asarray(pop["std"], np.float32),
                                                          int(pop["clips"]), "population")
         return cls(layout=card["layout"], mode=card["mode"], min_clips=int(card["min_clips"]),
-                   clip=float(card["clip"]), eps=float(card["eps"]), floor=card.get("floor"),
-                   population=population)
+                   scale=card.get("scale", "speaker"), clip=float(card["clip"]), eps=float(card["eps"]),
+                   floor=card.get("floor"), population=population)
 
 
 class Accumulator:

@@ -45,6 +45,7 @@ class TrainConfig:
     augment: "object"
     schedule: str = "plateau"
     normalisation: str = "none"  # speaker | population | utterance | none (pipeline/normalisation.py)
+    normalisation_scale: str = "speaker"  # a speaker's std divides its rows, or the population's
     weight_decay: float = 0.0  # AdamW's decoupled weight decay (0: Adam, the models' own L2 only)
     distribution: str = "auto"  # auto | none | data_parallel (pipeline/distribute.py)
     branches: dict = field(default_factory=dict)  # fusion: {input kind: TrainConfig of that branch's model}
@@ -54,7 +55,7 @@ class TrainConfig:
     def from_params(cls, params: dict) -> "TrainConfig":
         from pipeline import distribute, zoo
         from pipeline.dataset import SpecAugmentConfig
-        from pipeline.normalisation import MODES
+        from pipeline.normalisation import MODES, SCALES
 
         name = params.get("model")
         zoo.get(name)  # unknown model: ParamsError listing the zoo
@@ -66,8 +67,8 @@ class TrainConfig:
         for kind, branch in zoo.branches(name, hp).items():  # fusion: each branch trains as its own model
             branches[kind] = cls.from_params(dict(params, model=branch))
         t = section(params, "train", keys=("epochs", "batch_size", "learning_rate", "schedule", "normalisation",
-                                           "weight_decay", "patience", "reduce_lr_patience", "class_weights",
-                                           "seed", "mixed_precision", "distribution", "augment"))
+                                           "normalisation_scale", "weight_decay", "patience", "reduce_lr_patience",
+                                           "class_weights", "seed", "mixed_precision", "distribution", "augment"))
         aug = section(t, "augment", prefix="train", keys=("time_shift", "noise_std", "specaugment", "freq_masks",
                                                           "time_masks", "max_mask", "mixup"))
         mp = t.get("mixed_precision", "auto")
@@ -95,6 +96,7 @@ class TrainConfig:
                 mixup=float(number(aug, "mixup", "train.augment", 0.0, lo=0))),
             schedule=choice(t, "schedule", "train", SCHEDULES, default="plateau"),
             normalisation=choice(t, "normalisation", "train", MODES, default="none"),
+            normalisation_scale=choice(t, "normalisation_scale", "train", SCALES, default="speaker"),
             weight_decay=float(number(t, "weight_decay", "train", default=0.0, lo=0)),
             distribution=distribute.check(t),
             branches=branches,
@@ -113,6 +115,7 @@ class TrainConfig:
         blob = json.dumps({"model": self.model, "hp": self.hp, "batch": self.batch_size, "lr": self.learning_rate,
                            "seed": self.seed, "cw": self.class_weights, "aug": vars(self.augment), "data": data_id,
                            "epochs": self.epochs, "schedule": self.schedule, "norm": self.normalisation,
+                           "norm_scale": self.normalisation_scale,
                            "wd": self.weight_decay, "fusion_weight": self.fusion_weight},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -146,7 +149,7 @@ def build_card(cfg: TrainConfig, kinds: tuple, classes: list[str], train, settin
 
     inputs = {}
     for kind in kinds:
-        norm = model_card.normaliser(kind, cfg.normalisation, settings)
+        norm = model_card.normaliser(kind, cfg.normalisation, settings, cfg.normalisation_scale)
         if norm.mode != cfg.normalisation:
             log.warning("train.normalisation %s does not apply to the papers' image (min-max scaled per image): "
                         "model %s reads it as it is", cfg.normalisation, cfg.model)
@@ -159,9 +162,11 @@ def build_card(cfg: TrainConfig, kinds: tuple, classes: list[str], train, settin
 
 def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list[str],
         x_val: dict | None = None, val_labels: np.ndarray | None = None, *, checkpoints: Path | None = None,
-        data_id: str = "", live=None, verbose: int = 2, extra_callbacks: tuple = ()):
+        data_id: str = "", live=None, verbose: int = 2, extra_callbacks: tuple = (), val_modes: dict | None = None):
     """Build, compile and fit the model of `cfg` on prepared inputs ({input kind: array}, as
     model_card.model_inputs makes them); returns (model, history dict, seconds, the epoch it started from).
+    val_modes: the validation rows made each way a user meets the model (model_card.inputs_by_mode), on which a
+    fusion chooses its weight.
 
     schedule `plateau`: ReduceLROnPlateau + EarlyStopping on the validation loss (best weights restored).
     schedule `cosine`: the learning rate decays to 0 over all epochs and every epoch runs; validation is
@@ -179,7 +184,7 @@ def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list
 
     if cfg.branches:
         return _fit_fusion(cfg, x_train, train_labels, classes, x_val, val_labels, checkpoints=checkpoints,
-                           data_id=data_id, live=live, verbose=verbose)
+                           data_id=data_id, live=live, verbose=verbose, val_modes=val_modes)
     keras.utils.set_random_seed(cfg.seed)
     y_train = one_hot(train_labels, classes)
     hp = dict(cfg.hp, learning_rate=cfg.learning_rate)
@@ -257,29 +262,36 @@ def _augment_for(cfg: TrainConfig, kind: str):
 FUSION_WEIGHTS = np.round(np.linspace(0.0, 1.0, 21), 2)  # the image branch's share, searched on validation
 
 
-def fusion_weight(val_probs: dict, val_labels: np.ndarray, classes: list[str], image_kind: str = "image"
+def fusion_weight(val_probs: dict, val_labels: dict, classes: list[str], image_kind: str = "image"
                   ) -> tuple[float, dict]:
-    """The image branch's weight w in w * p_image + (1 - w) * p_features that maximises UAR on the validation
-    speakers (ties: the weight nearest 0.5, an even mix); and the UAR of every weight tried."""
+    """The image branch's weight w in w * p_image + (1 - w) * p_features that maximises the validation speakers'
+    UAR averaged over the ways a user meets the model (val_probs: {mode: {kind: probabilities}}, val_labels:
+    {mode: labels}), so one weight serves a file of a stranger as well as an enrolled speaker; ties: the
+    weight nearest 0.5, an even mix. Returns it and the mean UAR of every weight tried."""
     from pipeline.metrics import evaluate_predictions
 
     index = {c: i for i, c in enumerate(classes)}
-    known = np.array([lab in index for lab in val_labels])
-    truth = np.array([index[lab] for lab in val_labels[known]])
-    (other,) = [k for k in val_probs if k != image_kind]
     scores = {}
     for w in FUSION_WEIGHTS:
-        fused = w * val_probs[image_kind][known] + (1.0 - w) * val_probs[other][known]
-        scores[float(w)] = evaluate_predictions(truth, fused.argmax(axis=1), classes)["uar"]
+        uars = []
+        for mode, probs in val_probs.items():
+            labels = np.asarray(val_labels[mode])
+            known = np.array([lab in index for lab in labels])
+            truth = np.array([index[lab] for lab in labels[known]])
+            (other,) = [k for k in probs if k != image_kind]
+            fused = w * probs[image_kind][known] + (1.0 - w) * probs[other][known]
+            uars.append(evaluate_predictions(truth, fused.argmax(axis=1), classes)["uar"])
+        scores[float(w)] = float(np.mean(uars))
     best = max(scores, key=lambda w: (round(scores[w], 6), -abs(w - 0.5)))
     return best, scores
 
 
 def _fit_fusion(cfg: TrainConfig, x_train: dict, train_labels, classes, x_val, val_labels, *, checkpoints,
-                data_id, live, verbose):
+                data_id, live, verbose, val_modes=None):
     """Late fusion: each branch (the image model, the feature model) trained on its own input with its own
-    settings, then the probabilities averaged with the image branch's weight chosen on the validation speakers
-    (cfg.fusion_weight when fixed, e.g. by crossval's refit). One Keras model of two inputs comes out."""
+    settings, then the probabilities averaged with the image branch's weight chosen on the validation speakers,
+    over the ways they can be met (val_modes; else as x_val is), or cfg.fusion_weight when fixed (crossval's
+    refit). One Keras model of two inputs comes out."""
     from pipeline.zoo import fusion
 
     models, histories, seconds = {}, {}, 0.0
@@ -295,10 +307,14 @@ def _fit_fusion(cfg: TrainConfig, x_train: dict, train_labels, classes, x_val, v
     if weight is None and has_val:
         from pipeline.runtime import predict_inputs
 
-        probs = {kind: predict_inputs(m, x_val[kind]) for kind, m in models.items()}
-        weight, scores = fusion_weight(probs, np.asarray(val_labels), classes)
-        log.info("fusion: image weight %.2f chosen on %d validation files (val UAR %.3f; image alone %.3f, "
-                 "features alone %.3f)", weight, len(val_labels), scores[weight], scores[1.0], scores[0.0])
+        val_modes = val_modes or {"transductive": (np.ones(len(val_labels), dtype=bool), x_val)}
+        probs = {mode: {kind: predict_inputs(m, x[kind]) for kind, m in models.items()}
+                 for mode, (_, x) in val_modes.items()}
+        labels = {mode: np.asarray(val_labels)[mask] for mode, (mask, _) in val_modes.items()}
+        weight, scores = fusion_weight(probs, labels, classes)
+        log.info("fusion: image weight %.2f chosen on %d validation files met %d ways (mean val UAR %.3f; image "
+                 "alone %.3f, features alone %.3f)", weight, len(val_labels), len(val_modes), scores[weight],
+                 scores[1.0], scores[0.0])
     elif weight is None:
         weight = 0.5
         log.warning("fusion: no validation speakers to choose the branches' weights on: an even mix (0.5)")
@@ -350,9 +366,11 @@ def run(params: dict) -> dict:
     if resume_at:  # DVC removed the curves of the interrupted run with the stage's outputs: go on at its epoch
         live.step = resume_at
     live.log_params({"model": cfg.model, "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate})
+    val_modes = (model_card.inputs_by_mode(val.inputs, val.speakers, card, cfg.seed)
+                 if cfg.branches and len(val) else None)  # a fusion chooses its weight over them
     model, history, seconds, initial_epoch = fit(
         cfg, x_train, train.labels, classes, x_val, val.labels if len(val) else None,
-        checkpoints=CHECKPOINTS, data_id=data_id, live=live)
+        checkpoints=CHECKPOINTS, data_id=data_id, live=live, val_modes=val_modes)
     if "fusion_weight" in history:
         card["fusion"] = {"image_weight": history.pop("fusion_weight")[0],
                           "val_uar_by_weight": history.pop("fusion_val_uar")}

@@ -37,12 +37,13 @@ def write_workspace(root, flip_speaker: str | None = None):
                 label = LABELS[(i + 1) % 3]
             truth = LABELS.index(LABELS[i % 3])  # the audio does not change, only its label
             utt = f"{s}_{i:02d}"
+            # both views carry the label, neither perfectly: a fusion weight has something to choose
             compare = rng.normal(0, 1, 12).astype(np.float32) + OFFSET[s]
-            compare[truth] += 3.0
+            compare[truth] += 1.5
             egemaps = rng.normal(0, 1, 6).astype(np.float32) + OFFSET[s]
             egemaps[truth] += 3.0
-            db = rng.normal(-50 + 5 * OFFSET[s], 3, SHAPE).astype(np.float32)
-            db[truth * 2:truth * 2 + 2] += 15.0
+            db = rng.normal(-50 + 5 * OFFSET[s], 6, SHAPE).astype(np.float32)
+            db[truth * 2:truth * 2 + 2] += 6.0
             db[:, :3] = -100.0  # padding on the floor
             raw = np.rint((np.clip(db, -100, 60) + 100) * (65535 / 160)).astype(np.uint16)
             rows.append({"corpus": "demo", "utt_id": utt, "speaker": f"demo:{s}", "gender": "f", "label": label,
@@ -152,18 +153,20 @@ def test_fusion_weights_are_chosen_without_the_test_fold(tmp_path, monkeypatch):
 
     from tests.conftest import REPO
 
-    weights = []
+    weights, others = [], []
     for flip in (None, "s1"):
         root = tmp_path / (flip or "plain")
         root.mkdir()
         shutil.copy(REPO / "params.yaml", root / "params.yaml")
         write_workspace(root, flip_speaker=flip)
         monkeypatch.chdir(root)
-        crossval.run(params("fusion", epochs=2), out=root / "cv")
+        crossval.run(params("fusion", epochs=10), out=root / "cv")
         folds = pd.read_csv(root / "cv" / "folds.csv")
         pred = pd.read_csv(root / "cv" / "predictions.csv")
         fold_of_s1 = int(pred.loc[pred["speaker"] == "demo:s1", "fold"].iloc[0])
-        weights.append(folds.loc[(folds["system"] == "fusion") & (folds["fold"] == fold_of_s1), "fusion_weight"]
-                       .tolist())
+        mine = folds[folds["system"] == "fusion"]
+        weights.append(mine.loc[mine["fold"] == fold_of_s1, "fusion_weight"].tolist())
+        others.append(pred.loc[(pred["system"] == "fusion") & (pred["fold"] != fold_of_s1), "p_angry"].tolist())
     print("fusion weights of the flipped speaker's fold:", weights)
     assert weights[0] == weights[1] and len(weights[0]) == 4  # one per mode row of that fold
+    assert others[0] != others[1]  # the flipped labels did train the other folds' models

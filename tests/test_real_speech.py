@@ -55,30 +55,78 @@ def test_real_speech_runs_the_default_recipe_and_cross_validation(emodb_repo):
     assert emodb["kept"] + emodb["dropped"] == emodb["found"] and emodb["dropped_by_label"]["l"] > 0
     assert not (root / "data/demo").is_dir() or not list((root / "data/demo").rglob("*.wav"))  # demo not made
     card = json.loads((root / "models/card.json").read_text())
-    assert card["model"] == "functionals" and card["speaker_norm"] and card["input"] == "compare"
+    assert card["model"] == "functionals" and list(card["inputs"]) == ["compare"]
+    assert card["inputs"]["compare"]["normalisation"]["mode"] == "speaker"
     cv = json.loads((root / "metrics/cv.json").read_text())
     assert cv["cv"]["folds"] == 2 and 0 <= cv["cv"]["uar_pooled"] <= 1
     pooled = pd.read_csv(root / "metrics/cv/predictions.csv")
-    tested = pooled[pooled["system"] == "functionals"]
+    tested = pooled[(pooled["system"] == "functionals") & (pooled["mode"] == "transductive")]
     assert sorted(tested["speaker"].unique()) == [f"emodb:{s}" for s in SPEAKERS]  # each speaker tested once
     assert len(tested) == emodb["kept"]
     summary = json.loads((root / "metrics/cv/summary.json").read_text())
-    assert set(summary["systems"]["functionals"]["breakdown"]["gender"]) == {"female", "male"}
+    assert set(summary["systems"]["functionals"]["transductive"]["breakdown"]["gender"]) == {"female", "male"}
+    assert {"cv_cold", "cv_enrolled5", "cv_enrolled10"} <= set(cv)  # the three ways a user meets the model
 
 
 @pytest.mark.slow
 def test_predict_on_a_test_speaker_agrees_with_evaluate(emodb_repo):
-    """Speaker standardisation in predict uses the given files' own statistics, as evaluate does for a test
-    speaker: scoring exactly that speaker's test files gives evaluate's labels and confidences."""
+    """predict --speakers one normalises the given files on their own statistics, as evaluate does a test speaker:
+    scoring exactly that speaker's test files gives evaluate's labels and confidences."""
     root, env = emodb_repo
     evaluated = pd.read_csv(root / "metrics/predictions.csv")
     speaker = sorted(evaluated["speaker"].unique())[0]
     mine = evaluated[evaluated["speaker"] == speaker]
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "predict", "--json", *mine["path"]], cwd=root, env=env,
-                          capture_output=True, text=True)
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "predict", "--json", "--speakers", "one", *mine["path"]],
+                          cwd=root, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert [r["path"] for r in rows] == list(mine["path"])
+    assert {r["normalisation"] for r in rows} == {f"speaker ({len(mine)} clips)"}
     assert [r["emotion"] for r in rows] == list(mine["predicted"])
     assert [round(r["confidence"], 3) for r in rows] == pytest.approx([round(c, 3) for c in mine["confidence"]],
                                                                        abs=2e-3)
+
+
+def _json_rows(proc) -> list[dict]:
+    assert proc.returncode == 0, proc.stderr
+    return [json.loads(line) for line in proc.stdout.splitlines()]
+
+
+@pytest.mark.slow
+def test_predict_on_one_file_is_cross_validations_cold_prediction(emodb_repo, tmp_path):
+    """A user's one file of a stranger: predict with a fold model gives exactly what cross-validation scored as
+    that file's cold prediction (no statistics of the speaker), to 1e-5."""
+    root, env = emodb_repo
+    _run([sys.executable, "-m", "pipeline", "crossval", "--keep-models", str(tmp_path / "models"),
+          "--out", str(tmp_path / "cv")], root, env)
+    pred = pd.read_csv(tmp_path / "cv" / "predictions.csv")
+    cold = pred[(pred["system"] == "functionals") & (pred["mode"] == "cold") & (pred["fold"] == 0)].iloc[0]
+    model = tmp_path / "models" / f"fold0_seed{int(cold['seed'])}" / "model.keras"
+    (row,) = _json_rows(subprocess.run([sys.executable, "-m", "pipeline", "predict", "--json", "--model", str(model),
+                                        cold["path"]], cwd=root, env=env, capture_output=True, text=True))
+    assert row["normalisation"] == "population"
+    for label, p in row["probabilities"].items():
+        assert p == pytest.approx(cold[f"p_{label}"], abs=1e-5), label
+
+
+@pytest.mark.slow
+def test_the_exported_bundle_predicts_as_predict_without_the_repository(emodb_repo, tmp_path):
+    root, env = emodb_repo
+    bundle = tmp_path / "bundle"
+    _run([sys.executable, "-m", "pipeline", "export", "--out", str(bundle), "--check", "4"], root, env)
+    card = json.loads((bundle / "card.json").read_text())
+    assert card["opensmile"]["feature_sets"] == {"compare": "ComParE_2016"} and card["opensmile"]["version"]
+    path = str((root / pd.read_csv(root / "metrics/predictions.csv")["path"].iloc[0]).resolve())
+    (here,) = _json_rows(subprocess.run([sys.executable, "-m", "pipeline", "predict", "--json", path], cwd=root,
+                                        env=env, capture_output=True, text=True))
+    alone = {k: v for k, v in env.items() if k != "PYTHONPATH"}
+    alone["PYTHONPATH"] = str(bundle)  # the bundle's own code, not this repository's
+    where = subprocess.run([sys.executable, "-c", "import pipeline; print(pipeline.__file__)"], cwd=bundle, env=alone,
+                           capture_output=True, text=True)
+    assert where.stdout.strip().startswith(str(bundle)), where.stdout
+    for model in ("saved_model", "model.tflite"):
+        (there,) = _json_rows(subprocess.run([sys.executable, "-m", "pipeline.predict", "--json", "--model", model,
+                                              path], cwd=bundle, env=alone, capture_output=True, text=True))
+        assert there["normalisation"] == here["normalisation"] == "population"
+        for label, p in here["probabilities"].items():
+            assert there["probabilities"][label] == pytest.approx(p, abs=1e-5), (model, label)
