@@ -22,8 +22,9 @@ IGNORE = shutil.ignore_patterns(".venv", ".git", "data", "models", "metrics", "d
 
 SMALL = {
     "demo": {"voices": 6, "sentences": 4, "seed": 7},
-    "features": {"image_height": 32, "image_width": 32, "shard_rows": 50, "workers": 2},
-    "model": "cnn",
+    "features": {"shard_rows": 50, "workers": 2},
+    "model": "fusion",  # the fused recipe end to end: a spectrogram CNN and the functionals, late fusion
+    "models": {"cnn_pooled": {"filters": [8, 16]}},
     "train": {"epochs": 1, "batch_size": 16},
     "balance": {"method": "oversample", "seed": 1},
     "split": {"folds": 3},

@@ -32,15 +32,21 @@ def test_repro_writes_every_stage_output(repo):
     sizes = {s: len(load_split(s, "image", root=shards, split_file=split_file)) for s in ("train", "val", "test")}
     assert all(sizes.values()), sizes
     card = json.loads((root / "models/card.json").read_text())  # the model card
-    assert card["model"] == "cnn" and card["features"]["image_height"] == 32 and card["audio"]["duration"] == 3.0
+    assert card["model"] == "fusion" and list(card["inputs"]) == ["image", "compare"] and card["audio"]["duration"] == 3.0
+    assert card["inputs"]["image"]["shape"] == [64, 301, 1] and card["inputs"]["image"]["scale"] == {"static": [-100, 60]}
+    assert {spec["normalisation"]["mode"] for spec in card["inputs"].values()} == {"speaker"}
+    assert 0.0 <= card["fusion"]["image_weight"] <= 1.0  # chosen on the validation speakers
     cv = json.loads((root / "metrics/cv.json").read_text())
     assert cv["cv"]["folds"] == 3 and cv["cv"]["runs"] == 3 and 0 <= cv["cv"]["uar_pooled"] <= 1
+    assert list(cv)[:4] == ["cv", "cv_enrolled10", "cv_enrolled5", "cv_cold"]  # the three ways a user meets it
     assert 0 <= cv["baseline"]["uar_pooled"] <= 1 and 0 <= cv["baseline_spknorm"]["uar_mean"] <= 1
     folds = pd.read_csv(root / "metrics/cv/folds.csv")
     assert sorted(folds["fold"].unique()) == [0, 1, 2]
     pooled = pd.read_csv(root / "metrics/cv/predictions.csv")
-    mine = pooled[pooled["system"] == "cnn"]
+    mine = pooled[(pooled["system"] == "fusion") & (pooled["mode"] == "transductive")]
     assert len(mine) == 6 * 4 * 7 and mine["speaker"].nunique() == 6  # every speaker tested once
+    # each input alone, trained as in the fusion, on the same folds and seeds
+    assert {"cnn_pooled (fusion branch)", "functionals (fusion branch)"} <= set(pooled["system"])
     assert (root / "metrics/cv/folds.png").stat().st_size > 1000
     metrics = json.loads((root / "metrics/metrics.json").read_text())["test"]
     for key in ("accuracy", "uar", "macro_f1", "weighted_f1", "loss"):
@@ -59,26 +65,35 @@ def _predict(root, env, *args):
 
 
 def test_predict_agrees_with_evaluate_and_reports_bad_inputs(repo, tmp_path):
+    """predict --speakers one on every test file of one speaker normalises them on that speaker's statistics, as
+    evaluate does (files no longer than the window: one window, exactly evaluate's clip); by default a file gets
+    no speaker statistics (the cold path), and each row says which it got."""
     root, env = repo
     evaluated = pd.read_csv(root / "metrics/predictions.csv")
-    # files no longer than the window: predict scores them in one window, exactly as evaluate did
+    speaker = sorted(evaluated["speaker"].unique())[0]
+    evaluated = evaluated[evaluated["speaker"] == speaker]
     manifest = pd.read_parquet(root / "data/processed/manifest.parquet")
-    evaluated = evaluated[evaluated["path"].isin(manifest.loc[manifest["duration"] <= 3.0, "path"])].head(6)
-    assert len(evaluated) == 6
+    short = set(manifest.loc[manifest["duration"] <= 3.0, "path"])
     bad_text = tmp_path / "notes.wav"
     bad_text.write_text("not audio")
-    proc = _predict(root, env, "--json", *evaluated["path"], "missing.wav", bad_text)
+    proc = _predict(root, env, "--json", "--speakers", "one", *evaluated["path"], "missing.wav", bad_text)
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(rows) == len(evaluated) + 2
+    compared = 0
     for row, (_, ev) in zip(rows, evaluated.iterrows()):
-        assert row["path"] == ev["path"] and row["windows"] == 1
-        assert row["emotion"] == ev["predicted"]
-        assert row["confidence"] == pytest.approx(ev["confidence"], abs=2e-4)
+        assert row["path"] == ev["path"] and row["normalisation"] == f"speaker ({len(evaluated)} clips)"
         assert sum(row["probabilities"].values()) == pytest.approx(1.0, abs=1e-4)
+        if ev["path"] in short:
+            assert row["windows"] == 1 and row["emotion"] == ev["predicted"]
+            assert row["confidence"] == pytest.approx(ev["confidence"], abs=2e-4)
+            compared += 1
+    assert compared >= 6
     assert "no such file" in rows[-2]["error"] and "unreadable" in rows[-1]["error"]
-    assert "2 of 8 files could not be scored" in proc.stderr
+    assert f"2 of {len(evaluated) + 2} files could not be scored" in proc.stderr
     assert not TF_NOISE.search(proc.stderr), proc.stderr
+    cold = _predict(root, env, "--csv", evaluated["path"].iloc[0])
+    assert cold.returncode == 0 and cold.stdout.splitlines()[1].split(",")[4] == "population"
 
 
 def test_predict_windows_long_recordings_at_any_rate_and_channel_count(repo, tmp_path):
@@ -117,22 +132,24 @@ def test_export_round_trips_to_savedmodel_and_tflite(repo, tmp_path):
     root, env = repo
     out = tmp_path / "export"
     proc = _run([sys.executable, "-m", "pipeline", "export", "--out", str(out), "--check", "8"], root, env)
-    assert "same top class on 100%" in proc.stdout
+    assert "same top class on 100%" in proc.stdout and "the bundle's own predict" in proc.stdout
     assert not TF_NOISE.search(proc.stderr), proc.stderr
     import tensorflow as tf
 
+    from pipeline import model_card, runtime
     from pipeline.dataset import load_split
-    from pipeline.export import run_saved_model, run_tflite
-    from pipeline.zoo import load_model
 
-    labels = json.loads((out / "card.json").read_text())
-    assert labels["labels"] and labels["audio"]["sample_rate"] == 16000
-    x = load_split("test", "image", root=root / "data/processed/shards",
-                   split_file=root / "data/processed/split.parquet").x[:8].astype(np.float32) / 255.0
-    keras_probs = np.asarray(load_model(root / "models/model.keras").predict(x, verbose=0))
+    card = json.loads((out / "card.json").read_text())
+    assert card["labels"] and card["audio"]["sample_rate"] == 16000 and card["opensmile"]["version"]
+    data = load_split("test", ("image", "compare"), root=root / "data/processed/shards",
+                      split_file=root / "data/processed/split.parquet")
+    x, _ = model_card.model_inputs({k: v[:8] for k, v in data.inputs.items()}, card)  # cold: one file each
+    keras_probs = runtime.load(root / "models/model.keras", ("image", "compare")).predict(x)
     assert tf.saved_model.contains_saved_model(str(out / "saved_model"))
-    np.testing.assert_allclose(run_saved_model(out / "saved_model", x), keras_probs, atol=1e-5)
-    np.testing.assert_allclose(run_tflite(out / "model.tflite", x), keras_probs, atol=1e-4)
+    for exported, atol in (("saved_model", 1e-5), ("model.tflite", 1e-4)):
+        got = runtime.load(out / exported, ("image", "compare")).predict(x)
+        np.testing.assert_allclose(got, keras_probs, atol=atol)
+    assert (out / "pipeline" / "predict.py").read_text() == (REPO / "pipeline" / "predict.py").read_text()
 
 
 def test_experiment_with_another_model_renders_only_its_input_and_diffs(repo, tmp_path):
@@ -154,7 +171,7 @@ def test_experiment_with_another_model_renders_only_its_input_and_diffs(repo, tm
     # mlp's utterance statistics are new; the image and the baseline's eGeMAPS come from the render cache
     assert rendered["computed"] == {"image": 0, "utterance": rendered["cached"]["image"], "egemaps": 0}, rendered
     diff = json.loads(_run([sys.executable, "-m", "dvc", "metrics", "diff", "--json"], root, env).stdout)
-    assert diff["metrics/metrics.json"]["test.model"] == {"old": "cnn", "new": "mlp"}
+    assert diff["metrics/metrics.json"]["test.model"] == {"old": "fusion", "new": "mlp"}
     shown = json.loads(_run([sys.executable, "-m", "dvc", "exp", "show", "--json"], root, env).stdout)
     found = [exp for rev in shown for exp in (rev.get("experiments") or [])
              if exp.get("name") == "try-mlp"]
