@@ -251,12 +251,10 @@ def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list
 
 
 def _augment_for(cfg: TrainConfig, kind: str):
-    """The on-the-fly augmentation of an input: all of train.augment for images, mixup alone for features."""
-    if kind == "image":
-        return cfg.augment
-    if cfg.augment.mixup > 0:
-        return replace(cfg.augment, time_shift=0.0, noise_std=0.0, specaugment=False)
-    return None
+    """The on-the-fly augmentation of an input: train.augment (the spectrogram recipe's time shift, masks and
+    mixup) for images; none for utterance features (mixup made the functionals worse on validation speakers:
+    docs/recipe.md)."""
+    return cfg.augment if kind == "image" else None
 
 
 FUSION_WEIGHTS = np.round(np.linspace(0.0, 1.0, 21), 2)  # the image branch's share, searched on validation
