@@ -1,7 +1,8 @@
 """Stage crossval: the headline result. K speaker folds x S seeds of the model, the field's baseline beside it.
 
-One test split of 2-5 speakers moves UAR by 0.1-0.2 from one split or seed to the next, so the product's
-headline is a cross-validation: every speaker is tested once (per seed) by a model that never heard it.
+One test split of a few speakers says little (the per-fold spread in the README's results table), so the
+product's headline is a cross-validation: every speaker is tested once (per seed) by a model that never heard it,
+and met the three ways a user can meet it (transductive, enrolled, cold: MODES).
 
     python -m pipeline crossval      (the `crossval` stage of dvc.yaml)
 
@@ -12,8 +13,11 @@ For each fold and each seed of `crossval.seeds`:
   1. train on the training speakers, score the validation speakers (val UAR: the number to choose settings
      by; the test folds are never used for that);
   2. with `crossval.refit` (default), train again on training + validation speakers with the same settings
-     (the schedule's epochs, or the epoch early stopping chose in 1) and score the test speakers; else score
-     the test speakers with the model of 1.
+     (the schedule's epochs, or the epoch early stopping chose in 1; a fusion's weight chosen in 1) and score
+     the test speakers; else score the test speakers with the model of 1;
+  3. score them the three ways a user meets the model: transductive (each test speaker normalised on all of
+     its clips, the field's protocol), enrolled (on 5 or 10 drawn clips of the speaker, then not scored) and
+     cold (no statistics of the speaker, one file of a stranger). A fusion's branches are scored alone too.
 The baseline (`crossval.baseline`): openSMILE eGeMAPSv02 functionals + an RBF SVM (C=10), the field's
 30-second reference, trained on the same folds' non-test speakers, with features standardised on the
 training speakers and, as a second figure, per speaker.
@@ -24,10 +28,11 @@ shards once and imports Keras once for all K x S trainings, and its result is on
 train, evaluate and crossval only). Shards are split-independent, so nothing is re-rendered for a fold; the
 single-fold path (`-S split.fold=k`, also queued) still works for looking at one fold in detail.
 
-Writes metrics/cv.json (cv.* and baseline.* headline: mean +- std over folds x seeds, and pooled over all
-folds' test predictions), and metrics/cv/: folds.csv (one row per fold x seed, baseline rows too),
-predictions.csv (every test prediction, pooled), summary.json (per corpus, per speaker, per gender,
-pooled confusion matrix, timings), folds.png (per-fold UAR with mean and spread) and report.md.
+Writes metrics/cv.json (cv.* transductive, cv_enrolled10.*, cv_enrolled5.*, cv_cold.*, then the baseline's:
+mean +- std over folds x seeds, pooled over all folds' test predictions with a speaker-bootstrap 95 % interval,
+validation UAR), and metrics/cv/: folds.csv (one row per system x mode x fold x seed), predictions.csv (every
+test prediction with its probabilities), summary.json (per corpus, speaker and gender, confusion matrix,
+timings), folds.png (per-fold UAR with mean and spread) and report.md.
 """
 from __future__ import annotations
 

@@ -438,6 +438,20 @@ def image_values(raw: np.ndarray, scale: dict | None) -> np.ndarray:
     return (raw.astype(np.float32) * ((hi - lo) / np.float32(65535.0)) + lo).astype(np.float32)
 
 
+def preview_png(png: bytes, colormap: str = "viridis") -> bytes:
+    """A picture for people of a shard's image: a native 16-bit image's static plane contrast-stretched over its
+    own range and coloured (on the fixed dB scale speech is mid-grey); a papers' image as it is."""
+    raw = decode_png(png)
+    if raw.dtype != np.uint16:
+        return png
+    static = raw[:, :, 0].astype(np.float32)
+    sound = static[static > 0]  # 0 is the floor: padding
+    lo = float(np.percentile(sound, 1)) if sound.size else 0.0
+    hi = float(sound.max()) if sound.size else 1.0
+    index = _to_u8(np.clip((static - lo) / max(hi - lo, 1.0), 0.0, 1.0))
+    return encode_png(index, palette=_lut(colormap))
+
+
 def image_floor(scale: dict | None) -> float | None:
     """The value of padding / digital silence in image_values of a native image: its static plane's floor."""
     return None if scale is None else float(scale["static"][0])

@@ -58,10 +58,11 @@ def plot_curves(path: Path = CURVES_PNG) -> bool:
 
 
 def write_examples(split: str = "test") -> dict[str, str]:
-    """One spectrogram image per emotion of the split, copied out of the shards."""
+    """One spectrogram image per emotion of the split, out of the shards (a native image as a coloured preview)."""
     import pyarrow.parquet as pq
 
     from pipeline.dataset import split_of_rows
+    from pipeline.features import preview_png
 
     EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
     for old in EXAMPLES_DIR.glob("*.png"):
@@ -73,7 +74,7 @@ def write_examples(split: str = "test") -> dict[str, str]:
         for row in table.itertuples():
             if row.label not in found and not row.augmented:
                 dest = EXAMPLES_DIR / f"{row.label}.png"
-                dest.write_bytes(row.image)
+                dest.write_bytes(preview_png(row.image))
                 found[row.label] = row.name
     return found
 

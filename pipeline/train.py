@@ -46,7 +46,6 @@ class TrainConfig:
     schedule: str = "plateau"
     normalisation: str = "none"  # speaker | population | utterance | none (pipeline/normalisation.py)
     normalisation_scale: str = "speaker"  # a speaker's std divides its rows, or the population's
-    weight_decay: float = 0.0  # AdamW's decoupled weight decay (0: Adam, the models' own L2 only)
     distribution: str = "auto"  # auto | none | data_parallel (pipeline/distribute.py)
     branches: dict = field(default_factory=dict)  # fusion: {input kind: TrainConfig of that branch's model}
     fusion_weight: float | None = None  # fusion: the image branch's weight; None = chosen on validation
@@ -67,7 +66,7 @@ class TrainConfig:
         for kind, branch in zoo.branches(name, hp).items():  # fusion: each branch trains as its own model
             branches[kind] = cls.from_params(dict(params, model=branch))
         t = section(params, "train", keys=("epochs", "batch_size", "learning_rate", "schedule", "normalisation",
-                                           "normalisation_scale", "weight_decay", "patience", "reduce_lr_patience",
+                                           "normalisation_scale", "patience", "reduce_lr_patience",
                                            "class_weights", "seed", "mixed_precision", "distribution", "augment"))
         aug = section(t, "augment", prefix="train", keys=("time_shift", "noise_std", "specaugment", "freq_masks",
                                                           "time_masks", "max_mask", "mixup"))
@@ -97,7 +96,6 @@ class TrainConfig:
             schedule=choice(t, "schedule", "train", SCHEDULES, default="plateau"),
             normalisation=choice(t, "normalisation", "train", MODES, default="none"),
             normalisation_scale=choice(t, "normalisation_scale", "train", SCALES, default="speaker"),
-            weight_decay=float(number(t, "weight_decay", "train", default=0.0, lo=0)),
             distribution=distribute.check(t),
             branches=branches,
             fusion_weight=hp.get("weight"),
@@ -116,7 +114,7 @@ class TrainConfig:
                            "seed": self.seed, "cw": self.class_weights, "aug": vars(self.augment), "data": data_id,
                            "epochs": self.epochs, "schedule": self.schedule, "norm": self.normalisation,
                            "norm_scale": self.normalisation_scale,
-                           "wd": self.weight_decay, "fusion_weight": self.fusion_weight},
+                           "fusion_weight": self.fusion_weight},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
@@ -208,7 +206,7 @@ def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list
         norm = feature_norm(x_only) if kind != "image" else None
         model = zoo.build(cfg.model, x_only.shape[1:], len(classes), hp, norm=norm)
         decay = steps * cfg.epochs if cfg.schedule == "cosine" else None
-        model.compile(optimizer=zoo.make_optimizer(hp, decay_steps=decay, weight_decay=cfg.weight_decay),
+        model.compile(optimizer=zoo.make_optimizer(hp, decay_steps=decay),
                       loss="categorical_crossentropy", metrics=["accuracy"])
 
     weights = None

@@ -87,7 +87,6 @@ def _reader(module_name: str, qualname: str):
 INTENDED = {
     ("pipeline.train", "schedule"): "plateau = the papers' (EarlyStopping + ReduceLROnPlateau); the recipe: cosine",
     ("pipeline.train", "normalisation"): "none unless asked; the recipe normalises each speaker (params.yaml)",
-    ("pipeline.train", "weight_decay"): "off unless asked (Adam, the papers'); the recipe: AdamW",
     ("pipeline.train", "augment"): "the papers' on-the-fly augmentation (time shift, noise) unless asked; the "
                                    "recipe adds SpecAugment and mixup and drops the noise",
 }

@@ -194,22 +194,23 @@ def hyperparameters(name: str, overrides: dict | None = None) -> dict:
     return hp
 
 
-def make_optimizer(hp: dict, decay_steps: int | None = None, weight_decay: float = 0.0):
+def make_optimizer(hp: dict, decay_steps: int | None = None):
     """A fresh Keras optimizer from hp['optimizer'] ('adam' | 'rmsprop') and hp['learning_rate'];
-    with `decay_steps`, the rate follows a cosine decay to 0 over that many steps; with `weight_decay`, Adam
-    becomes AdamW (decoupled weight decay, Loshchilov & Hutter 2019)."""
+    with `decay_steps`, the rate follows a cosine decay to 0 over that many steps; with hp['weight_decay'] (a
+    model's own, e.g. cnn_pooled's), Adam becomes AdamW (decoupled weight decay, Loshchilov & Hutter 2019)."""
     import keras
 
     name = hp.get("optimizer", "adam")
+    weight_decay = float(hp.get("weight_decay") or 0.0)
     lr = float(hp["learning_rate"])
     if decay_steps:
         lr = keras.optimizers.schedules.CosineDecay(lr, int(decay_steps))
     if name == "adam" and weight_decay:
-        return keras.optimizers.AdamW(learning_rate=lr, weight_decay=float(weight_decay))
+        return keras.optimizers.AdamW(learning_rate=lr, weight_decay=weight_decay)
     if name == "adam":
         return keras.optimizers.Adam(learning_rate=lr)
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=lr, weight_decay=float(weight_decay) or None)
+        return keras.optimizers.RMSprop(learning_rate=lr, weight_decay=weight_decay or None)
     raise ParamsError("optimizer", f"{name!r} is not one of: {', '.join(OPTIMIZERS)}")
 
 

@@ -16,9 +16,10 @@ DEFAULTS = {
     "attention_units": 64,
     "dropout": True,
     "dropout_rate": 0.3,
-    "l2": 0.0,  # the recipe's weight decay (train.weight_decay) regularises instead
+    "l2": 0.0,  # the decoupled weight decay below regularises instead
     "optimizer": "adam",
     "learning_rate": 0.001,
+    "weight_decay": 0.001,  # AdamW's decoupled weight decay (0 = Adam)
     "batch_size": 32,
 }
 
