@@ -415,12 +415,13 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
             t = time.perf_counter()
             cfg = dataclasses.replace(train_cfg, seed=seed)
             model, card, history = _train(cfg, kinds, data, parts, classes, settings)
-            val_uar = {}  # per mode: the validation speakers met the three ways, to choose settings on
+            val_uar = {}  # per (branch, mode): the validation speakers met the three ways, to choose settings on
             if parts["val"].any():
                 va = data.subset(parts["val"])
-                for mode, (scored, probs) in score_modes(scorer(model), card, va, seed).items():
-                    val_uar[mode] = _metrics(va.labels[scored], np.asarray(classes)[probs.argmax(axis=1)],
-                                             labels)["uar"]
+                for kind in (None, *cfg.branches):
+                    for mode, (scored, probs) in score_modes(scorer(model, kind), card, va, seed).items():
+                        val_uar[kind, mode] = _metrics(va.labels[scored], np.asarray(classes)[probs.argmax(axis=1)],
+                                                       labels)["uar"]
             epochs = _epochs_run(cfg, history)
             fusion = {"fusion_weight": history["fusion_weight"][0]} if "fusion_weight" in history else {}
             if cv.refit and parts["val"].any():
@@ -438,13 +439,13 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
                 write_json(where_to / "card.json", card)
             for mode, (scored, probs) in score_modes(scorer(model), card, test, seed).items():
                 record(train_cfg.model, mode, seed, scored, np.asarray(classes)[probs.argmax(axis=1)], probs, classes,
-                       val_uar=round(val_uar[mode], 4) if mode in val_uar else np.nan, epochs=epochs,
+                       val_uar=round(val_uar[None, mode], 4) if (None, mode) in val_uar else np.nan, epochs=epochs,
                        seconds=round(time.perf_counter() - t, 1), **fusion)
             for kind, branch_cfg in cfg.branches.items():  # each input alone, trained as in the fusion
                 for mode, (scored, probs) in score_modes(scorer(model, kind), card, test, seed).items():
                     record(f"{branch_cfg.model} (fusion branch)", mode, seed, scored,
-                           np.asarray(classes)[probs.argmax(axis=1)], probs, classes, val_uar=np.nan, epochs=epochs,
-                           seconds=0.0)
+                           np.asarray(classes)[probs.argmax(axis=1)], probs, classes, epochs=epochs, seconds=0.0,
+                           val_uar=round(val_uar[kind, mode], 4) if (kind, mode) in val_uar else np.nan)
             t_train += time.perf_counter() - t
             keras.backend.clear_session()
             progress.update()

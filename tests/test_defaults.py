@@ -87,6 +87,8 @@ def _reader(module_name: str, qualname: str):
 INTENDED = {
     ("pipeline.train", "schedule"): "plateau = the papers' (EarlyStopping + ReduceLROnPlateau); the recipe: cosine",
     ("pipeline.train", "normalisation"): "none unless asked; the recipe normalises each speaker (params.yaml)",
+    ("pipeline.train", "normalisation_scale"): "a plain z-score unless asked; the recipe divides by the population's "
+                                               "standard deviation (chosen on validation speakers, docs/recipe.md)",
     ("pipeline.train", "augment"): "the papers' on-the-fly augmentation (time shift, noise) unless asked; the "
                                    "recipe adds SpecAugment and mixup and drops the noise",
 }
