@@ -211,15 +211,20 @@ def summarise(pred: pd.DataFrame, folds: pd.DataFrame, labels: list[str]) -> dic
     out: dict = {}
     for (system, mode), runs in folds.groupby(["system", "mode"], sort=False):
         mine = pred[(pred["system"] == system) & (pred["mode"] == mode)]
-        entry = {"folds": int(runs["fold"].nunique()), "seeds": int(runs["seed"].nunique()), "runs": len(runs)}
+        # the order `dvc exp show` shows them in: the pooled UAR and its interval first, the counts last
+        metric = {}
         for k in HEADLINE:
-            entry[f"{k}_mean"] = round(float(runs[k].mean()), 4)
-            entry[f"{k}_std"] = round(float(runs[k].std(ddof=0)), 4)
             pooled = [_metrics(g["actual"], g["predicted"], labels)[k] for _, g in mine.groupby("seed")]
-            entry[f"{k}_pooled"] = round(float(np.mean(pooled)), 4)
-        entry["uar_pooled_ci95"] = bootstrap_ci(mine, labels)
+            metric[k] = (round(float(np.mean(pooled)), 4), round(float(runs[k].mean()), 4),
+                         round(float(runs[k].std(ddof=0)), 4))
+        entry = {"uar_pooled": metric["uar"][0], "uar_pooled_ci95": bootstrap_ci(mine, labels),
+                 "uar_mean": metric["uar"][1], "uar_std": metric["uar"][2]}
         if runs["val_uar"].notna().any():
             entry["val_uar_mean"] = round(float(runs["val_uar"].mean()), 4)
+        for k in HEADLINE:
+            if k != "uar":
+                entry.update({f"{k}_pooled": metric[k][0], f"{k}_mean": metric[k][1], f"{k}_std": metric[k][2]})
+        entry.update(folds=int(runs["fold"].nunique()), seeds=int(runs["seed"].nunique()), runs=len(runs))
         entry["files"] = int(len(mine) / max(1, entry["seeds"]))
         breakdown = {}
         for column in ("corpus", "speaker", "gender"):
@@ -370,6 +375,7 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
                      f"quarantined them: {RENDER_QUARANTINE}): the folds cover the other "
                      f"{len(manifest) - unrendered}")
     settings = model_card.shard_settings(shard_files())
+    model_card.check_rendered_as_params(params, settings)
     baseline_x = (load_rows(zoo.BASELINE_INPUT, select=originals, needed_by="the crossval baseline").x
                   if cv.baseline else None)
     timing["load shards"] = time.perf_counter() - t0

@@ -136,6 +136,22 @@ def check_matches(card: dict, settings: dict, what: str) -> None:
                         f"{'; '.join(diffs[:5])}. Re-run `dvc repro` so the model and the data agree.")
 
 
+def check_rendered_as_params(params: dict, settings: dict) -> None:
+    """UserError when the shards were rendered with other audio/feature settings than params.yaml says (a run
+    outside DVC, e.g. bench/crossval_grid.py with -S features.*, would otherwise train on other inputs)."""
+    from pipeline.audio import AudioConfig
+    from pipeline.features import FeatureConfig
+
+    wanted = {"audio": dataclasses.asdict(AudioConfig.from_params(params)),
+              "features": dataclasses.asdict(FeatureConfig.from_params(params))}
+    diffs = [f"{section}.{key} {settings.get(section, {}).get(key)!r} (params: {value!r})"
+             for section in SETTING_SECTIONS for key, value in wanted[section].items()
+             if key != "extra" and settings.get(section, {}).get(key) != value]
+    if diffs:
+        raise UserError(f"the shards were rendered with other settings than params.yaml: {'; '.join(diffs[:5])}. "
+                        f"Re-run the render stage (dvc repro render)")
+
+
 def model_inputs(raw: dict, card: dict, speakers=None, statistics: dict | None = None,
                  norms: dict | None = None) -> tuple[dict, np.ndarray]:
     """The model's inputs from raw rows {kind: array}, and per row which statistics normalised it.

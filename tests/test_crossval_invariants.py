@@ -20,7 +20,7 @@ LABELS = ("angry", "happy", "sad")
 SPEAKERS = ("s1", "s2", "s3", "s4")
 CLIPS = 12  # per speaker: 4 of each label
 OFFSET = {"s1": 0.0, "s2": 3.0, "s3": -2.0, "s4": 8.0}  # who is speaking moves every value
-FEATURES = dataclasses.replace(features.FeatureConfig(), image="native", channels="gray", n_mels=8, hop_length=160,
+FEATURES = dataclasses.replace(features.FeatureConfig(), image="native", channels="gray", n_mels=8, n_mfcc=8, hop_length=160,
                                n_fft=256, extra=("compare", "egemaps"))
 SHAPE = (8, 16, 1)
 
@@ -75,7 +75,7 @@ def params(model: str = "functionals", **train) -> dict:
     p["crossval"].update(seeds=[1], refit=True, baseline=True)
     p["train"].update(dict(dict(epochs=3), **train))
     p["models"]["cnn_pooled"].update(filters=[4, 8])
-    p["features"].update(image="native", channels="gray")
+    p["features"].update(image="native", channels="gray", n_mels=8, n_fft=256, hop_length=160, n_mfcc=8)  # as rendered
     check_every_section(p)
     return p
 
