@@ -91,6 +91,7 @@ INTENDED = {
                                                "standard deviation (chosen on validation speakers, docs/recipe.md)",
     ("pipeline.train", "augment"): "the papers' on-the-fly augmentation (time shift, noise) unless asked; the "
                                    "recipe adds SpecAugment and mixup and drops the noise",
+    ("pipeline.train", "branches"): "a fusion's branches carry the train settings above, so differ as they do",
 }
 
 

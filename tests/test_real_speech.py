@@ -55,16 +55,17 @@ def test_real_speech_runs_the_default_recipe_and_cross_validation(emodb_repo):
     assert emodb["kept"] + emodb["dropped"] == emodb["found"] and emodb["dropped_by_label"]["l"] > 0
     assert not (root / "data/demo").is_dir() or not list((root / "data/demo").rglob("*.wav"))  # demo not made
     card = json.loads((root / "models/card.json").read_text())
-    assert card["model"] == "functionals" and list(card["inputs"]) == ["compare"]
-    assert card["inputs"]["compare"]["normalisation"]["mode"] == "speaker"
+    assert card["model"] == "fusion" and list(card["inputs"]) == ["image", "compare"]
+    assert {card["inputs"][k]["normalisation"]["mode"] for k in card["inputs"]} == {"speaker"}
+    assert 0.0 <= card["fusion"]["image_weight"] <= 1.0
     cv = json.loads((root / "metrics/cv.json").read_text())
     assert cv["cv"]["folds"] == 2 and 0 <= cv["cv"]["uar_pooled"] <= 1
     pooled = pd.read_csv(root / "metrics/cv/predictions.csv")
-    tested = pooled[(pooled["system"] == "functionals") & (pooled["mode"] == "transductive")]
+    tested = pooled[(pooled["system"] == "fusion") & (pooled["mode"] == "transductive")]
     assert sorted(tested["speaker"].unique()) == [f"emodb:{s}" for s in SPEAKERS]  # each speaker tested once
     assert len(tested) == emodb["kept"]
     summary = json.loads((root / "metrics/cv/summary.json").read_text())
-    assert set(summary["systems"]["functionals"]["transductive"]["breakdown"]["gender"]) == {"female", "male"}
+    assert set(summary["systems"]["fusion"]["transductive"]["breakdown"]["gender"]) == {"female", "male"}
     assert {"cv_cold", "cv_enrolled5", "cv_enrolled10"} <= set(cv)  # the three ways a user meets the model
 
 
@@ -100,7 +101,7 @@ def test_predict_on_one_file_is_cross_validations_cold_prediction(emodb_repo, tm
     _run([sys.executable, "-m", "pipeline", "crossval", "--keep-models", str(tmp_path / "models"),
           "--out", str(tmp_path / "cv")], root, env)
     pred = pd.read_csv(tmp_path / "cv" / "predictions.csv")
-    cold = pred[(pred["system"] == "functionals") & (pred["mode"] == "cold") & (pred["fold"] == 0)].iloc[0]
+    cold = pred[(pred["system"] == "fusion") & (pred["mode"] == "cold") & (pred["fold"] == 0)].iloc[0]
     model = tmp_path / "models" / f"fold0_seed{int(cold['seed'])}" / "model.keras"
     (row,) = _json_rows(subprocess.run([sys.executable, "-m", "pipeline", "predict", "--json", "--model", str(model),
                                         cold["path"]], cwd=root, env=env, capture_output=True, text=True))

@@ -56,6 +56,6 @@ def test_repro_with_only_a_two_speaker_corpus_runs_to_the_end_with_the_defaults(
     cv = json.loads((root / "metrics/cv.json").read_text())
     assert cv["cv"]["folds"] == 2 and 0 <= cv["cv"]["uar_pooled"] <= 1 and "baseline" in cv
     tested = pd.read_csv(root / "metrics/cv/predictions.csv")
-    mine = tested[(tested["system"] == "functionals") & (tested["mode"] == "transductive")]
+    mine = tested[(tested["system"] == "fusion") & (tested["mode"] == "transductive")]
     assert len(mine) == files and sorted(mine["speaker"].unique()) == ["tess:OAF", "tess:YAF"]
     assert 0 <= json.loads((root / "metrics/metrics.json").read_text())["test"]["uar"] <= 1
