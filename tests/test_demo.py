@@ -112,9 +112,9 @@ def test_adapter_reads_the_corpus(corpus, tmp_path):
 
 
 def test_params_are_checked():
-    good = {"demo": {"out_dir": "data/demo", "voices": 8, "sentences": 24, "seed": 7}}
+    good = {"demo": {"out_dir": "data/demo", "voices": 8, "sentences": 6, "seed": 7}}
     cfg = read_params(good)
-    assert (cfg["voices"], cfg["sentences"], cfg["seed"], str(cfg["out_dir"])) == (8, 24, 7, "data/demo")
+    assert (cfg["voices"], cfg["sentences"], cfg["seed"], str(cfg["out_dir"])) == (8, 6, 7, "data/demo")
     n = len(available_voices())
     for key, bad in (("voices", 1), ("voices", n + 1), ("voices", "eight"), ("sentences", 0),
                      ("sentences", len(SENTENCES) + 1), ("seed", -1), ("out_dir", "")):
