@@ -42,10 +42,24 @@ BUILT = [n for n in zoo.MODEL_NAMES if n not in zoo.FUSIONS]
 
 @pytest.mark.parametrize("name", BUILT)
 def test_model_builds_trains_saves_and_reloads(name, tmp_path):
+    _build_train_save_reload(name, {"weights": None} if "weights" in zoo.get(name).DEFAULTS else None, tmp_path)
+
+
+# The papers' models with a pooled head instead of the flattened map or the LSTM's final state (the spectrogram
+# recipe's option, docs/recipe.md): the same layers, read out position-free.
+@pytest.mark.parametrize("name", ["cnn", "lstm", "cnn_lstm", "cnn_blstm"])
+def test_papers_models_with_a_pooled_head_build_train_and_reload(name, tmp_path):
+    model = _build_train_save_reload(name, {"pooling": "avg"}, tmp_path)
+    pooling = "GlobalAveragePooling2D" if name == "cnn" else "GlobalAveragePooling1D"
+    assert pooling in {type(layer).__name__ for layer in model.layers}
+    assert "Flatten" not in {type(layer).__name__ for layer in model.layers}
+
+
+def _build_train_save_reload(name, overrides, tmp_path):
     keras = pytest.importorskip("keras")
     module = zoo.get(name)
     assert module.NAME == name and module.INPUT == zoo.input_kind(name) in zoo.INPUT_KINDS
-    hp = zoo.hyperparameters(name, {"weights": None} if "weights" in module.DEFAULTS else None)
+    hp = zoo.hyperparameters(name, overrides)
     shape = SHAPES[module.INPUT]
     model = zoo.build(name, shape, N_CLASSES, hp, _norm(module.INPUT, shape))
     assert model.inputs[0].name == module.INPUT  # named input
@@ -66,6 +80,7 @@ def test_model_builds_trains_saves_and_reloads(name, tmp_path):
     reloaded = keras.saving.load_model(path)
     after = keras.ops.convert_to_numpy(reloaded(x, training=False))
     np.testing.assert_allclose(after, before, rtol=1e-5, atol=1e-6)
+    return model
 
 
 def test_normalization_layer_uses_the_given_statistics():
@@ -226,7 +241,8 @@ def test_hyperparameters_merge_and_check():
     bad = [("cnn", {"optimizer": "sgdx"}, "optimizer"), ("cnn", {"dropout": "yes"}, "dropout"),
            ("cnn", {"batch_size": 0}, "batch_size"), ("cnn", {"dropout_rate": 1.5}, "dropout_rate"),
            ("cnn", {"learning_rate": 0}, "learning_rate"), ("cnn", {"filters": [32, "x"]}, "filters"),
-           ("vgg19", {"weights": "places365"}, "weights"), ("cnn", {"pooling": "max"}, "pooling")]
+           ("vgg19", {"weights": "places365"}, "weights"), ("cnn", {"pooling": "max"}, "pooling"),
+           ("lstm", {"pooling": "flatten"}, "pooling")]
     for name, overrides, key in bad:
         with pytest.raises(ParamsError) as info:
             zoo.hyperparameters(name, overrides)

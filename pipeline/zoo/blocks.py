@@ -121,6 +121,13 @@ def lstm(units: int, return_sequences: bool = False, bidirectional: bool = False
     return layers.Bidirectional(layer, dtype=dtype) if bidirectional else layer
 
 
+def time_pooling(x, pooling: str):
+    """A recurrent layer's outputs -> one vector: 'last' passes the final state through (the layer returned
+    no sequence), 'avg' averages the sequence over time. The mean weighs every frame alike, so what the
+    head learns does not hang on where the utterance ends in the padded window."""
+    return layers.GlobalAveragePooling1D()(x) if pooling == "avg" else x
+
+
 def dense_layers(x, hp: dict, units, batch_norm: bool = False):
     """Dense ReLU (L2) [-> BatchNorm] -> Dropout for each entry of `units`."""
     for n in as_list(units):

@@ -3,10 +3,12 @@ from __future__ import annotations
 
 NAME = "cnn_blstm"
 INPUT = "image"
+CHOICES = {"pooling": ("last", "avg")}
 DEFAULTS = {
     "filters": [32, 64, 128, 256],
     "kernel_size": 3,
     "lstm_units": 128,  # per direction
+    "pooling": "last",  # last: the LSTM's final state (the papers') | avg: the mean of its outputs over time
     "dense_units": 128,
     "dropout": True,
     "dropout_rate": 0.3,
@@ -25,7 +27,8 @@ def build(input_shape: tuple, n_classes: int, hp: dict, norm: tuple | None = Non
     inputs, x = blocks.model_input(INPUT, input_shape, norm)
     x = blocks.conv2d_blocks(x, hp)
     x = blocks.to_sequence(x)
-    x = blocks.lstm(hp["lstm_units"], bidirectional=True)(x)
+    x = blocks.lstm(hp["lstm_units"], return_sequences=hp["pooling"] == "avg", bidirectional=True)(x)
     x = blocks.dropout(x, hp)
+    x = blocks.time_pooling(x, hp["pooling"])
     x = blocks.dense_layers(x, hp, hp["dense_units"])
     return keras.Model(inputs, blocks.classifier(x, n_classes), name=NAME)

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 NAME = "lstm"
 INPUT = "image"
+CHOICES = {"pooling": ("last", "avg")}
 DEFAULTS = {
     "lstm_units": [64, 64],  # one LSTM layer per entry (paper A's reference: two of 64)
+    "pooling": "last",  # last: the last layer's final state (the papers') | avg: the mean of its outputs over time
     "dense_units": 64,
     "dropout": True,
     "dropout_rate": 0.3,
@@ -25,7 +27,9 @@ def build(input_shape: tuple, n_classes: int, hp: dict, norm: tuple | None = Non
     x = blocks.to_sequence(x)
     units = blocks.as_list(hp["lstm_units"])
     for i, n in enumerate(units):
-        x = blocks.lstm(n, return_sequences=i < len(units) - 1)(x)
+        last = i == len(units) - 1
+        x = blocks.lstm(n, return_sequences=not last or hp["pooling"] == "avg")(x)
         x = blocks.dropout(x, hp)
+    x = blocks.time_pooling(x, hp["pooling"])
     x = blocks.dense_layers(x, hp, hp["dense_units"])
     return keras.Model(inputs, blocks.classifier(x, n_classes), name=NAME)
