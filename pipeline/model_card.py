@@ -121,16 +121,21 @@ def configs(card: dict):
     return audio, dataclasses.replace(fcfg, extra=tuple(k for k in input_kinds(card) if k != "image"))
 
 
-def check_matches(card: dict, settings: dict, what: str) -> None:
-    """UserError when `settings` (of shards about to be scored) differ from those the model was trained on."""
+def setting_diffs(expected: dict, settings: dict, whose: str) -> list[str]:
+    """'section.key <settings' value> (<whose>: <expected value>)' for each audio/feature setting that differs;
+    `extra` is left out (extra columns only add inputs; a model's own are checked when it is loaded)."""
     diffs = []
     for section in SETTING_SECTIONS:
-        mine, theirs = card.get(section, {}), settings.get(section, {})
+        mine, theirs = expected.get(section, {}), settings.get(section, {})
         for key in sorted(set(mine) | set(theirs)):
-            if key == "extra":
-                continue  # extra columns only add inputs; the model's own are checked when loading
-            if mine.get(key) != theirs.get(key):
-                diffs.append(f"{section}.{key} {theirs.get(key)!r} (model: {mine.get(key)!r})")
+            if key != "extra" and mine.get(key) != theirs.get(key):
+                diffs.append(f"{section}.{key} {theirs.get(key)!r} ({whose}: {mine.get(key)!r})")
+    return diffs
+
+
+def check_matches(card: dict, settings: dict, what: str) -> None:
+    """UserError when `settings` (of shards about to be scored) differ from those the model was trained on."""
+    diffs = setting_diffs(card, settings, "model")
     if diffs:
         raise UserError(f"{what} were rendered with other settings than the model was trained on: "
                         f"{'; '.join(diffs[:5])}. Re-run `dvc repro` so the model and the data agree.")
@@ -144,9 +149,7 @@ def check_rendered_as_params(params: dict, settings: dict) -> None:
 
     wanted = {"audio": dataclasses.asdict(AudioConfig.from_params(params)),
               "features": dataclasses.asdict(FeatureConfig.from_params(params))}
-    diffs = [f"{section}.{key} {settings.get(section, {}).get(key)!r} (params: {value!r})"
-             for section in SETTING_SECTIONS for key, value in wanted[section].items()
-             if key != "extra" and settings.get(section, {}).get(key) != value]
+    diffs = setting_diffs(wanted, settings, "params")
     if diffs:
         raise UserError(f"the shards were rendered with other settings than params.yaml: {'; '.join(diffs[:5])}. "
                         f"Re-run the render stage (dvc repro render)")

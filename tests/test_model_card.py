@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -39,6 +40,24 @@ def test_shards_made_otherwise_are_refused_naming_the_setting():
     with pytest.raises(UserError, match=r"features\.n_mels 64 \(model: 128\)"):
         model_card.check_matches(card(), settings, "the test shards")
     model_card.check_matches(card(), {"audio": AUDIO, "features": dict(FEATURES, extra=[])}, "shards")  # extras differ only
+
+
+def test_crossval_refuses_shards_rendered_otherwise_than_params_naming_the_setting():
+    """crossval (and bench/crossval_grid.py's overrides) must not score inputs that params.yaml did not make."""
+    import dataclasses
+
+    import yaml
+
+    from pipeline.audio import AudioConfig
+    from pipeline.features import FeatureConfig
+    params = yaml.safe_load((Path(__file__).resolve().parents[1] / "params.yaml").read_text())
+    rendered = {"audio": dataclasses.asdict(AudioConfig.from_params(params)),
+                "features": dataclasses.asdict(FeatureConfig.from_params(params))}
+    model_card.check_rendered_as_params(params, rendered)
+    model_card.check_rendered_as_params(params, {**rendered, "features": {**rendered["features"], "extra": ["mfcc"]}})
+    params["features"]["n_mels"] = 40
+    with pytest.raises(UserError, match=r"features\.n_mels 64 \(params: 40\).*dvc repro render"):
+        model_card.check_rendered_as_params(params, rendered)
 
 
 def test_a_card_without_settings_says_retrain(tmp_path):
