@@ -1,0 +1,62 @@
+"""Does a fusion's spectrogram branch know something its functionals branch does not? Read from a crossval run's
+predictions.csv (metrics/cv/ or bench/results/crossval/NAME/), per way of meeting the test speakers: how often
+the branches agree, how often only one is right, and the UAR of w * image + (1 - w) * functionals over a grid of w.
+
+    python bench/fusion_complementarity.py bench/results/crossval/fusion-loso1/predictions.csv
+
+The w grid is scored on the TEST folds, in hindsight: it bounds what any fixed late-fusion weight could have
+given on these folds, to tell whether the weight or the branch is the limit. It must never choose the weight
+(crossval chooses it on validation speakers); the row the fusion actually got is printed beside it.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+IMAGE, FEATURES = "cnn_pooled (fusion branch)", "functionals (fusion branch)"
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("predictions", type=Path, help="predictions.csv of a crossval run of the fusion")
+    ap.add_argument("--image", default=IMAGE, help=f"system name of the image branch ({IMAGE!r})")
+    ap.add_argument("--features", default=FEATURES, help=f"system name of the features branch ({FEATURES!r})")
+    args = ap.parse_args()
+    from pipeline.metrics import evaluate_predictions
+
+    rows = pd.read_csv(args.predictions)
+    probs = [c for c in rows.columns if c.startswith("p_")]
+    labels = [c[2:] for c in probs]
+    key = ["seed", "fold", "path"]
+    weights = np.round(np.arange(0.0, 1.0001, 0.1), 2)
+    print("| mode | clips | agree | only image right | only functionals right | both wrong | fusion (as chosen) | "
+          + " | ".join(f"w={w:g}" for w in weights) + " |")
+    print("|---" * (7 + len(weights)) + "|")
+    for mode, part in rows.groupby("mode", sort=False):
+        image = part[part.system == args.image].sort_values(key)
+        feats = part[part.system == args.features].sort_values(key)
+        fused = part[~part.system.isin([args.image, args.features]) & part.system.str.startswith("fusion")]
+        if image.empty or feats.empty or not (image[key].values == feats[key].values).all():
+            continue
+        y = image.actual.to_numpy()
+        pi, pf = image[probs].to_numpy(), feats[probs].to_numpy()
+        ri, rf = pi.argmax(1), pf.argmax(1)
+        right_i, right_f = np.array(labels)[ri] == y, np.array(labels)[rf] == y
+        index = {label: i for i, label in enumerate(labels)}
+        truth = np.array([index[a] for a in y])
+        uar = lambda p: evaluate_predictions(truth, p.argmax(1), labels)["uar"]  # noqa: E731
+        chosen = (evaluate_predictions([index[a] for a in fused.actual], [index[a] for a in fused.predicted],
+                                       labels)["uar"] if len(fused) else float("nan"))
+        cells = [f"{np.mean(ri == rf):.3f}", f"{np.mean(right_i & ~right_f):.3f}", f"{np.mean(~right_i & right_f):.3f}",
+                 f"{np.mean(~right_i & ~right_f):.3f}", f"{chosen:.3f}"] + [f"{uar(w * pi + (1 - w) * pf):.3f}" for w in weights]
+        print(f"| {mode} | {len(y)} | " + " | ".join(cells) + " |")
+
+
+if __name__ == "__main__":
+    main()
