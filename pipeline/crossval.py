@@ -211,19 +211,17 @@ def summarise(pred: pd.DataFrame, folds: pd.DataFrame, labels: list[str]) -> dic
     out: dict = {}
     for (system, mode), runs in folds.groupby(["system", "mode"], sort=False):
         mine = pred[(pred["system"] == system) & (pred["mode"] == mode)]
-        # the order `dvc exp show` shows them in: the pooled UAR and its interval first, the counts last
-        metric = {}
-        for k in HEADLINE:
+        # in the order `dvc exp show` shows them: the pooled UAR and its interval first, the counts last
+        entry: dict = {}
+        for k in sorted(HEADLINE, key=lambda k: k != "uar"):
             pooled = [_metrics(g["actual"], g["predicted"], labels)[k] for _, g in mine.groupby("seed")]
-            metric[k] = (round(float(np.mean(pooled)), 4), round(float(runs[k].mean()), 4),
-                         round(float(runs[k].std(ddof=0)), 4))
-        entry = {"uar_pooled": metric["uar"][0], "uar_pooled_ci95": bootstrap_ci(mine, labels),
-                 "uar_mean": metric["uar"][1], "uar_std": metric["uar"][2]}
-        if runs["val_uar"].notna().any():
-            entry["val_uar_mean"] = round(float(runs["val_uar"].mean()), 4)
-        for k in HEADLINE:
-            if k != "uar":
-                entry.update({f"{k}_pooled": metric[k][0], f"{k}_mean": metric[k][1], f"{k}_std": metric[k][2]})
+            entry[f"{k}_pooled"] = round(float(np.mean(pooled)), 4)
+            if k == "uar":
+                entry["uar_pooled_ci95"] = bootstrap_ci(mine, labels)
+            entry[f"{k}_mean"] = round(float(runs[k].mean()), 4)
+            entry[f"{k}_std"] = round(float(runs[k].std(ddof=0)), 4)
+            if k == "uar" and runs["val_uar"].notna().any():
+                entry["val_uar_mean"] = round(float(runs["val_uar"].mean()), 4)
         entry.update(folds=int(runs["fold"].nunique()), seeds=int(runs["seed"].nunique()), runs=len(runs))
         entry["files"] = int(len(mine) / max(1, entry["seeds"]))
         breakdown = {}
