@@ -2,7 +2,10 @@
 predictions.csv (metrics/cv/ or bench/results/crossval/NAME/), per way of meeting the test speakers: how often
 the branches agree, how often only one is right, and the UAR of w * image + (1 - w) * functionals over a grid of w.
 
-    python bench/fusion_complementarity.py bench/results/crossval/fusion-loso1/predictions.csv
+    python bench/fusion_complementarity.py bench/results/crossval/fusion/predictions.csv
+    # another spectrogram model (its own crossval run, same folds) beside the same functionals branch:
+    python bench/fusion_complementarity.py bench/results/crossval/fusion/predictions.csv \
+        --image-run bench/results/crossval/cnn-avg/predictions.csv --image cnn
 
 The w grid is scored on the TEST folds, in hindsight: it bounds what any fixed late-fusion weight could have
 given on these folds, to tell whether the weight or the branch is the limit. It must never choose the weight
@@ -26,11 +29,15 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("predictions", type=Path, help="predictions.csv of a crossval run of the fusion")
     ap.add_argument("--image", default=IMAGE, help=f"system name of the image branch ({IMAGE!r})")
+    ap.add_argument("--image-run", type=Path, help="take the image model's predictions from this crossval run's "
+                    "predictions.csv (the same folds and seeds) instead")
     ap.add_argument("--features", default=FEATURES, help=f"system name of the features branch ({FEATURES!r})")
     args = ap.parse_args()
     from pipeline.metrics import evaluate_predictions
 
     rows = pd.read_csv(args.predictions)
+    if args.image_run:
+        rows = pd.concat([rows[rows.system != args.image], pd.read_csv(args.image_run)], ignore_index=True)
     probs = [c for c in rows.columns if c.startswith("p_")]
     labels = [c[2:] for c in probs]
     key = ["seed", "fold", "path"]
@@ -41,9 +48,11 @@ def main() -> None:
     for mode, part in rows.groupby("mode", sort=False):
         image = part[part.system == args.image].sort_values(key)
         feats = part[part.system == args.features].sort_values(key)
-        fused = part[~part.system.isin([args.image, args.features]) & part.system.str.startswith("fusion")]
-        if image.empty or feats.empty or not (image[key].values == feats[key].values).all():
+        fused = part[(part.system == "fusion") & (not args.image_run)]
+        if image.empty or feats.empty:
             continue
+        if len(image) != len(feats) or not (image[key].values == feats[key].values).all():
+            raise SystemExit(f"{mode}: the two runs did not score the same files on the same folds and seeds")
         y = image.actual.to_numpy()
         pi, pf = image[probs].to_numpy(), feats[probs].to_numpy()
         ri, rf = pi.argmax(1), pf.argmax(1)
