@@ -33,7 +33,7 @@ def main() -> None:
                     "predictions.csv (the same folds and seeds) instead")
     ap.add_argument("--features", default=FEATURES, help=f"system name of the features branch ({FEATURES!r})")
     args = ap.parse_args()
-    from pipeline.metrics import evaluate_predictions
+    from pipeline.crossval import pooled_uar
 
     rows = pd.read_csv(args.predictions)
     if args.image_run:
@@ -48,7 +48,7 @@ def main() -> None:
     for mode, part in rows.groupby("mode", sort=False):
         image = part[part.system == args.image].sort_values(key)
         feats = part[part.system == args.features].sort_values(key)
-        fused = part[(part.system == "fusion") & (not args.image_run)]
+        fused = part[part.system == "fusion"] if not args.image_run else part.iloc[:0]
         if image.empty or feats.empty:
             continue
         if len(image) != len(feats) or not (image[key].values == feats[key].values).all():
@@ -57,11 +57,9 @@ def main() -> None:
         pi, pf = image[probs].to_numpy(), feats[probs].to_numpy()
         ri, rf = pi.argmax(1), pf.argmax(1)
         right_i, right_f = np.array(labels)[ri] == y, np.array(labels)[rf] == y
-        index = {label: i for i, label in enumerate(labels)}
-        truth = np.array([index[a] for a in y])
-        uar = lambda p: evaluate_predictions(truth, p.argmax(1), labels)["uar"]  # noqa: E731
-        chosen = (evaluate_predictions([index[a] for a in fused.actual], [index[a] for a in fused.predicted],
-                                       labels)["uar"] if len(fused) else float("nan"))
+        # crossval's own pooled UAR (each seed's folds together, then the mean over seeds)
+        uar = lambda p: pooled_uar(image.assign(predicted=np.array(labels)[p.argmax(1)]), labels)  # noqa: E731
+        chosen = pooled_uar(fused, labels) if len(fused) else float("nan")
         cells = [f"{np.mean(ri == rf):.3f}", f"{np.mean(right_i & ~right_f):.3f}", f"{np.mean(~right_i & right_f):.3f}",
                  f"{np.mean(~right_i & ~right_f):.3f}", f"{chosen:.3f}"] + [f"{uar(w * pi + (1 - w) * pf):.3f}" for w in weights]
         print(f"| {mode} | {len(y)} | " + " | ".join(cells) + " |")
