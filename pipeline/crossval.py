@@ -31,7 +31,8 @@ single-fold path (`-S split.fold=k`, also queued) still works for looking at one
 Writes metrics/cv.json (cv.* transductive, cv_enrolled10.*, cv_enrolled5.*, cv_cold.*, then the baseline's:
 mean +- std over folds x seeds, pooled over all folds' test predictions with a speaker-bootstrap 95 % interval,
 validation UAR), and metrics/cv/: folds.csv (one row per system x mode x fold x seed), predictions.csv (every
-test prediction with its probabilities), summary.json (per corpus, speaker and gender, confusion matrix,
+test prediction with its probabilities), val_predictions.csv (the same for the validation speakers, scored by
+the model of step 1: to compare choices such as a fusion's weight on them), summary.json (per corpus, speaker and gender, confusion matrix,
 timings), folds.png (per-fold UAR with mean and spread) and report.md.
 """
 from __future__ import annotations
@@ -114,6 +115,20 @@ def _train(train_cfg, kinds: tuple, data, parts: dict, classes: list[str], setti
     model, history, _, _ = fit(train_cfg, x_tr, tr.labels, classes, x_va, va.labels if va is not None else None,
                                verbose=0, val_modes=val_modes)
     return model, card, history
+
+
+def prediction_frame(system: str, mode: str, fold: int, seed: int, part, predicted: np.ndarray,
+                     probs: np.ndarray | None = None, classes: list[str] | None = None) -> pd.DataFrame:
+    """The rows of predictions.csv (or val_predictions.csv) for one system, mode, fold and seed: each file with
+    its speaker, actual and predicted label and, where known, the probability of every class."""
+    frame = pd.DataFrame({"system": system, "mode": mode, "fold": fold, "seed": seed,
+                          "corpus": part.meta["corpus"], "speaker": part.meta["speaker"],
+                          "gender": part.meta["gender"], "name": part.meta["name"],
+                          "path": part.meta["source_path"], "actual": part.labels, "predicted": predicted})
+    if probs is not None:
+        for j, lab in enumerate(classes):
+            frame[f"p_{lab}"] = np.round(probs[:, j], 6)
+    return frame
 
 
 def scorer(model, kind: str | None = None):
@@ -383,7 +398,7 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
 
     log.info("crossval: %s, %d folds x %d seeds, %d files, %s backend", train_cfg.model, len(splits),
              len(cv.seeds), len(data), keras.backend.backend())
-    fold_rows, pred_rows = [], []
+    fold_rows, pred_rows, val_pred_rows = [], [], []
     t_train = t_base = 0.0
     from tqdm import tqdm
 
@@ -405,14 +420,7 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
             fold_rows.append({"system": system, "mode": mode, "fold": k, "seed": seed,
                               "test_speakers": test_speakers, "files": len(part),
                               **{h: round(m[h], 4) for h in HEADLINE}, **extra})
-            frame = pd.DataFrame({"system": system, "mode": mode, "fold": k, "seed": seed,
-                                  "corpus": part.meta["corpus"], "speaker": part.meta["speaker"],
-                                  "gender": part.meta["gender"], "name": part.meta["name"],
-                                  "path": part.meta["source_path"], "actual": part.labels, "predicted": predicted})
-            if probs is not None:
-                for j, lab in enumerate(classes):
-                    frame[f"p_{lab}"] = np.round(probs[:, j], 6)
-            pred_rows.append(frame)
+            pred_rows.append(prediction_frame(system, mode, k, seed, part, predicted, probs, classes))
 
         for seed in cv.seeds:
             classes = [lab for lab in labels if lab in set(data.labels[parts["train"]])]
@@ -424,8 +432,11 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
                 va = data.subset(parts["val"])
                 for kind in (None, *cfg.branches):
                     for mode, (scored, probs) in score_modes(scorer(model, kind), card, va, seed).items():
-                        val_uar[kind, mode] = _metrics(va.labels[scored], np.asarray(classes)[probs.argmax(axis=1)],
-                                                       labels)["uar"]
+                        predicted = np.asarray(classes)[probs.argmax(axis=1)]
+                        val_uar[kind, mode] = _metrics(va.labels[scored], predicted, labels)["uar"]
+                        system = train_cfg.model if kind is None else f"{cfg.branches[kind].model} (fusion branch)"
+                        val_pred_rows.append(prediction_frame(system, mode, k, seed, va.subset(scored), predicted,
+                                                              probs, classes))
             epochs = _epochs_run(cfg, history)
             fusion = {"fusion_weight": history["fusion_weight"][0]} if "fusion_weight" in history else {}
             if cv.refit and parts["val"].any():
@@ -479,6 +490,8 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
     write_json(summary_file, headline)
     write_csv(cv_dir / "folds.csv", folds)
     write_csv(cv_dir / "predictions.csv", pred)
+    if val_pred_rows:  # the validation speakers as the model of step 1 met them: to compare choices on, offline
+        write_csv(cv_dir / "val_predictions.csv", pd.concat(val_pred_rows, ignore_index=True))
     write_json(cv_dir / "summary.json", {"systems": summary, "labels": labels, "notes": notes,
                                          "modes": MODE_NOTES,
                                          "timing_seconds": {k: round(v, 1) for k, v in timing.items()}})

@@ -138,6 +138,15 @@ def test_cross_validation_invariants(workspace, monkeypatch):
         train_rows = rows.meta["speaker"].isin(refit["train"]).to_numpy()
         np.testing.assert_allclose(population, rows.x[train_rows].mean(axis=0), rtol=1e-5, atol=1e-5)
         assert not np.allclose(population, rows.x.mean(axis=0), atol=1e-3)  # with the test rows it would differ
+    # the validation speakers' predictions of step 1 are kept: the fold's validation speakers only, and what
+    # its val UAR scores (so a choice made on validation can be re-examined offline)
+    val = pd.read_csv(workspace / "cv" / "val_predictions.csv")
+    for k in tested:
+        first = val[(val["fold"] == k) & (val["system"] == "functionals") & (val["mode"] == "transductive")]
+        assert set(first["speaker"]) == calls[2 * k]["val"]
+        val_uar = folds.loc[(folds["system"] == "functionals") & (folds["mode"] == "transductive")
+                            & (folds["fold"] == k), "val_uar"].item()
+        assert val_uar == pytest.approx(balanced_accuracy_score(first["actual"], first["predicted"]), abs=1e-4)
     # the three ways a user meets the model are all measured, the enrolment clips left out of the scores
     modes = set(pred.loc[pred["system"] == "functionals", "mode"])
     assert modes == {"transductive", "enrolled5", "enrolled10", "cold"}
