@@ -1,0 +1,125 @@
+"""How should a fusion's weight be set? Judged on validation speakers only, never on a test fold.
+
+Reads the val_predictions.csv of crossval runs of the fusion (metrics/cv/ or bench/results/crossval/NAME/: each
+fold's validation speakers scored by the model of step 1, both branches' probabilities, met the four ways) and
+scores, on held-out validation speakers, the image branch's weight w in w * p_image + (1 - w) * p_features set by:
+
+  chosen, rest of the fold:  the product's rule (pipeline.train.fusion_weight: the w of best validation UAR
+                             averaged over the ways of meeting a speaker) on the fold's other validation
+                             speaker(s), scored on the one held out: leave-one-validation-speaker-out, so folds
+                             with a single validation speaker are left out of every row. One speaker fewer than
+                             the rule has in a real fold: the pessimistic reading of the rule.
+  chosen, other folds:       the same rule on every validation file of the seed's other folds, the held-out
+                             speaker's own files of other folds left out: several times the data a fold has, the
+                             optimistic reading (the weight the rule finds with ample data).
+  even mix:                  0.5.
+  image / features alone:    1 and 0, for reference.
+
+    python bench/fusion_weight_policy.py bench/results/crossval/fusion/val_predictions.csv [more runs' files]
+
+Pooled UAR per way of meeting the speakers (each seed's held-out files together, then the mean over seeds, as
+crossval pools), their mean (what the rule maximises), and per policy how many held-out (seed, fold, speaker)
+units it scores above / level with / below the even mix on that mean.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+IMAGE, FEATURES = "cnn_pooled (fusion branch)", "functionals (fusion branch)"
+MODES = ("transductive", "enrolled10", "enrolled5", "cold")
+
+
+def branch_table(rows: pd.DataFrame, image: str, features: str) -> tuple[pd.DataFrame, list[str]]:
+    """One row per (seed, fold, mode, file): the truth and both branches' probabilities side by side."""
+    probs = [c for c in rows.columns if c.startswith("p_")]
+    key = ["seed", "fold", "mode", "path"]
+    pi = rows[rows.system == image].set_index(key)
+    pf = rows[rows.system == features].set_index(key)
+    if pi.empty or pf.empty:
+        raise SystemExit(f"no rows of {image!r} and {features!r}: is this a fusion's val_predictions.csv?")
+    if len(pi) != len(pf) or not pi.index.sort_values().equals(pf.index.sort_values()):
+        raise SystemExit("the two branches were not scored on the same validation files")
+    pf = pf.loc[pi.index]
+    table = pi[["speaker", "actual"]].copy()
+    table["image"] = list(pi[probs].to_numpy())
+    table["features"] = list(pf[probs].to_numpy())
+    return table.reset_index(), [c[2:] for c in probs]
+
+
+def choose(part: pd.DataFrame, classes: list[str]) -> float:
+    """The product's rule on these validation rows (every mode present)."""
+    from pipeline.train import fusion_weight
+
+    probs = {mode: {"image": np.stack(g["image"]), "features": np.stack(g["features"])}
+             for mode, g in part.groupby("mode")}
+    labels = {mode: g["actual"].to_numpy() for mode, g in part.groupby("mode")}
+    return fusion_weight(probs, labels, classes, image_kind="image")[0]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("val_predictions", type=Path, nargs="+", help="val_predictions.csv of crossval runs of a fusion")
+    ap.add_argument("--image", default=IMAGE, help=f"system name of the image branch ({IMAGE!r})")
+    ap.add_argument("--features", default=FEATURES, help=f"system name of the features branch ({FEATURES!r})")
+    args = ap.parse_args()
+    from pipeline.crossval import pooled_uar
+
+    frames = [pd.read_csv(p) for p in args.val_predictions]
+    seeds = [set(f["seed"]) for f in frames]
+    if sum(map(len, seeds)) != len(set().union(*seeds)):
+        raise SystemExit("a seed appears in two of the files: give each seed's run once")
+    table, classes = branch_table(pd.concat(frames, ignore_index=True), args.image, args.features)
+
+    policies = ("chosen, rest of the fold", "chosen, other folds", "even mix", "image alone", "features alone")
+    scored, weights, units = {p: [] for p in policies}, {p: [] for p in policies}, []
+    for (seed, fold), part in table.groupby(["seed", "fold"]):
+        speakers = sorted(set(part["speaker"]))
+        if len(speakers) < 2:
+            continue
+        for held in speakers:
+            rest = part[part.speaker != held]
+            others = table[(table.seed == seed) & (table.fold != fold) & (table.speaker != held)]
+            chosen = {"chosen, rest of the fold": choose(rest, classes),
+                      "chosen, other folds": choose(others, classes),
+                      "even mix": 0.5, "image alone": 1.0, "features alone": 0.0}
+            mine = part[part.speaker == held]
+            pi, pf = np.stack(mine["image"]), np.stack(mine["features"])
+            unit = {}
+            for policy, w in chosen.items():
+                predicted = np.asarray(classes)[(w * pi + (1 - w) * pf).argmax(axis=1)]
+                frame = mine[["seed", "mode", "speaker", "actual"]].assign(predicted=predicted)
+                scored[policy].append(frame)
+                weights[policy].append(w)
+                unit[policy] = np.mean([pooled_uar(g, classes) for _, g in frame.groupby("mode")])
+            units.append(unit)
+
+    if not units:
+        raise SystemExit("no fold has two validation speakers: nothing can be held out")
+    modes = [m for m in MODES if m in set(table["mode"])]
+    n_seeds = table["seed"].nunique()
+    print(f"{len(units)} held-out validation speakers (seed x fold x speaker) of "
+          f"{table.groupby(['seed', 'fold']).ngroups} fold-seeds, {n_seeds} seed(s); "
+          f"{sum(len(f) for f in scored['even mix'])} scored files over {len(modes)} ways\n")
+    print("| weight | w used: mean [min, max] | " + " | ".join(modes)
+          + " | mean of the ways | units above / level / below the even mix |")
+    print("|---" * (len(modes) + 4) + "|")
+    for policy in policies:
+        rows = pd.concat(scored[policy], ignore_index=True)
+        per_mode = [pooled_uar(rows[rows["mode"] == m], classes) for m in modes]
+        w = np.asarray(weights[policy])
+        diff = np.array([u[policy] - u["even mix"] for u in units])
+        versus = "" if policy == "even mix" else \
+            f"{(diff > 1e-9).sum()} / {(np.abs(diff) <= 1e-9).sum()} / {(diff < -1e-9).sum()}"
+        print(f"| {policy} | {w.mean():.2f} [{w.min():.2f}, {w.max():.2f}] | "
+              + " | ".join(f"{u:.3f}" for u in per_mode) + f" | {np.mean(per_mode):.3f} | {versus} |")
+
+
+if __name__ == "__main__":
+    main()
