@@ -113,7 +113,7 @@ def test_speaker_folds_are_balanced_and_cover_every_speaker_once():
     assert set(folds.index) == set(m.speaker)
     assert folds[folds.index.str.startswith("ravdess")].value_counts().tolist() == [2] * 5
     assert folds.equals(speaker_folds(m, 5, cfg.seed))  # deterministic
-    tested = []
+    tested, validated = [], []
     for fold in range(5):
         split = fold_split(m, cfg, fold)
         assert (m.assign(split=split).groupby("speaker")["split"].nunique() == 1).all()
@@ -121,8 +121,12 @@ def test_speaker_folds_are_balanced_and_cover_every_speaker_once():
         assert test_speakers == set(folds.index[folds == fold])
         val = set(m.speaker[(split == "val") & (m.corpus == "ravdess")])
         assert len(val) == 1 and not val & test_speakers  # round(0.15 * 8) = 1, from the training folds
+        # drawn from the next fold: settings chosen on validation are chosen on a different person per fold
+        assert val <= set(folds.index[folds == (fold + 1) % 5])
         tested += sorted(test_speakers)
+        validated += sorted(val)
     assert sorted(tested) == sorted(set(m.speaker))  # every speaker is tested exactly once
+    assert len(set(validated)) == 5  # ... and no speaker validates twice
     loso = speaker_folds(m[m.corpus == "ravdess"], 10, cfg.seed)
     assert sorted(loso.tolist()) == list(range(10))  # K = speakers: leave-one-speaker-out
 
