@@ -1,25 +1,24 @@
 """How should a fusion's weight be set? Judged on validation speakers only, never on a test fold.
 
 Reads the val_predictions.csv of crossval runs of the fusion (metrics/cv/ or bench/results/crossval/NAME/: each
-fold's validation speakers scored by the model of step 1, both branches' probabilities, met the four ways) and
-scores, on held-out validation speakers, the image branch's weight w in w * p_image + (1 - w) * p_features set by:
+fold's validation speakers, drawn from the next fold so that they differ from fold to fold, scored by the
+model of step 1 with both branches' probabilities, met the four ways). Each fold's validation speakers are held
+out in turn and scored with the image branch's weight w in w * p_image + (1 - w) * p_features set by:
 
-  chosen, rest of the fold:  the product's rule (pipeline.train.fusion_weight: the w of best validation UAR
-                             averaged over the ways of meeting a speaker) on the fold's other validation
-                             speaker(s), scored on the one held out: leave-one-validation-speaker-out, so folds
-                             with a single validation speaker are left out of every row. One speaker fewer than
-                             the rule has in a real fold: the pessimistic reading of the rule.
-  chosen, other folds:       the same rule on every validation file of the seed's other folds, the held-out
-                             speaker's own files of other folds left out: several times the data a fold has, the
-                             optimistic reading (the weight the rule finds with ample data).
-  even mix:                  0.5.
-  image / features alone:    1 and 0, for reference.
+  chosen on another fold:  the product's rule (pipeline.train.fusion_weight: the w of best validation UAR
+                           averaged over the ways of meeting a speaker) on another fold's validation speakers,
+                           each other fold of the seed in turn: what a fold does, a weight chosen on its
+                           validation speakers meeting other people.
+  chosen on all others:    the same rule on every other fold's validation files of the seed at once (the held-out
+                           speakers' own files left out): the weight the rule finds with ample data.
+  even mix:                0.5.
+  image / features alone:  1 and 0, for reference.
 
     python bench/fusion_weight_policy.py bench/results/crossval/fusion/val_predictions.csv [more runs' files]
 
 Pooled UAR per way of meeting the speakers (each seed's held-out files together, then the mean over seeds, as
-crossval pools), their mean (what the rule maximises), and per policy how many held-out (seed, fold, speaker)
-units it scores above / level with / below the even mix on that mean.
+crossval pools), their mean (what the rule maximises), and per policy how many held-out (seed, fold) units it
+scores above / level with / below the even mix on that mean.
 """
 from __future__ import annotations
 
@@ -77,36 +76,40 @@ def main() -> None:
         raise SystemExit("a seed appears in two of the files: give each seed's run once")
     table, classes = branch_table(pd.concat(frames, ignore_index=True), args.image, args.features)
 
-    policies = ("chosen, rest of the fold", "chosen, other folds", "even mix", "image alone", "features alone")
+    policies = ("chosen on another fold", "chosen on all others", "even mix", "image alone", "features alone")
     scored, weights, units = {p: [] for p in policies}, {p: [] for p in policies}, []
-    for (seed, fold), part in table.groupby(["seed", "fold"]):
-        speakers = sorted(set(part["speaker"]))
-        if len(speakers) < 2:
+    by_fold = {key: part for key, part in table.groupby(["seed", "fold"])}
+    rule = {key: choose(part, classes) for key, part in by_fold.items()}  # each fold's own choice
+    for (seed, fold), mine in by_fold.items():
+        held = set(mine["speaker"])
+        others = [key for key in by_fold if key[0] == seed and key[1] != fold
+                  and not held & set(by_fold[key]["speaker"])]
+        if not others:
             continue
-        for held in speakers:
-            rest = part[part.speaker != held]
-            others = table[(table.seed == seed) & (table.fold != fold) & (table.speaker != held)]
-            chosen = {"chosen, rest of the fold": choose(rest, classes),
-                      "chosen, other folds": choose(others, classes),
-                      "even mix": 0.5, "image alone": 1.0, "features alone": 0.0}
-            mine = part[part.speaker == held]
-            pi, pf = np.stack(mine["image"]), np.stack(mine["features"])
-            unit = {}
-            for policy, w in chosen.items():
+        rest = pd.concat([by_fold[key] for key in others])
+        candidates = {"chosen on another fold": [rule[key] for key in others],
+                      "chosen on all others": [choose(rest[~rest.speaker.isin(held)], classes)],
+                      "even mix": [0.5], "image alone": [1.0], "features alone": [0.0]}
+        pi, pf = np.stack(mine["image"]), np.stack(mine["features"])
+        unit = {}
+        for policy, ws in candidates.items():
+            means = []
+            for w in ws:
                 predicted = np.asarray(classes)[(w * pi + (1 - w) * pf).argmax(axis=1)]
                 frame = mine[["seed", "mode", "speaker", "actual"]].assign(predicted=predicted)
                 scored[policy].append(frame)
                 weights[policy].append(w)
-                unit[policy] = np.mean([pooled_uar(g, classes) for _, g in frame.groupby("mode")])
-            units.append(unit)
+                means.append(np.mean([pooled_uar(g, classes) for _, g in frame.groupby("mode")]))
+            unit[policy] = float(np.mean(means))
+        units.append(unit)
 
     if not units:
-        raise SystemExit("no fold has two validation speakers: nothing can be held out")
+        raise SystemExit("no two folds of a seed have different validation speakers: nothing to hold out")
     modes = [m for m in MODES if m in set(table["mode"])]
     n_seeds = table["seed"].nunique()
-    print(f"{len(units)} held-out validation speakers (seed x fold x speaker) of "
-          f"{table.groupby(['seed', 'fold']).ngroups} fold-seeds, {n_seeds} seed(s); "
-          f"{sum(len(f) for f in scored['even mix'])} scored files over {len(modes)} ways\n")
+    print(f"{len(units)} fold-seeds' validation speakers held out ({table['speaker'].nunique()} speakers, "
+          f"{n_seeds} seed(s)); {sum(len(f) for f in scored['even mix'])} scored files over {len(modes)} ways; "
+          "a weight chosen on another fold is scored once per other fold (pooled over them)\n")
     print("| weight | w used: mean [min, max] | " + " | ".join(modes)
           + " | mean of the ways | units above / level / below the even mix |")
     print("|---" * (len(modes) + 4) + "|")

@@ -8,7 +8,8 @@ and met the three ways a user can meet it (transductive, enrolled, cold: MODES).
 
 Speakers are dealt to `split.folds` folds per corpus (pipeline.split.speaker_folds: deterministic from
 split.seed and the corpus alone; K = a corpus's speaker count is leave-one-speaker-out); for each fold the
-other folds' speakers train, with `split.val_ratio` of them held out for validation as in the train stage.
+other folds' speakers train, with `split.val_ratio` of them held out for validation, drawn from the next fold
+(pipeline.split.fold_split), so that the validation speakers, like the test speakers, differ from fold to fold.
 For each fold and each seed of `crossval.seeds`:
   1. train on the training speakers, score the validation speakers (val UAR: the number to choose settings
      by; the test folds are never used for that);
