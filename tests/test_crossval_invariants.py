@@ -169,7 +169,9 @@ def test_fusion_weights_are_chosen_without_the_test_fold(tmp_path, monkeypatch):
         shutil.copy(REPO / "params.yaml", root / "params.yaml")
         write_workspace(root, flip_speaker=flip)
         monkeypatch.chdir(root)
-        crossval.run(params("fusion", epochs=10), out=root / "cv")
+        p = params("fusion", epochs=10)
+        p["models"]["fusion"]["weight"] = None  # chosen on the validation speakers, the choice under test
+        crossval.run(p, out=root / "cv")
         folds = pd.read_csv(root / "cv" / "folds.csv")
         pred = pd.read_csv(root / "cv" / "predictions.csv")
         fold_of_s1 = int(pred.loc[pred["speaker"] == "demo:s1", "fold"].iloc[0])

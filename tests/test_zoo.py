@@ -233,6 +233,10 @@ def test_hyperparameters_merge_and_check():
     assert hp["batch_size"] == 16 and hp["frozen_layers"] == 15
     assert zoo.hyperparameters("cnn", None) == zoo.get("cnn").DEFAULTS
     assert zoo.get("cnn").DEFAULTS["l2"] == 0.01  # merging does not mutate the defaults
+    # a fusion's weight: an even mix unless set; null = chosen on the validation speakers
+    assert zoo.hyperparameters("fusion", {})["weight"] == 0.5
+    assert zoo.hyperparameters("fusion", {"weight": None})["weight"] is None
+    assert zoo.hyperparameters("fusion", {"weight": 1})["weight"] == 1.0
 
     with pytest.raises(ParamsError) as info:
         zoo.hyperparameters("cnn_blstm_attention", {"lstm_unit": 64})
@@ -242,7 +246,8 @@ def test_hyperparameters_merge_and_check():
            ("cnn", {"batch_size": 0}, "batch_size"), ("cnn", {"dropout_rate": 1.5}, "dropout_rate"),
            ("cnn", {"learning_rate": 0}, "learning_rate"), ("cnn", {"filters": [32, "x"]}, "filters"),
            ("vgg19", {"weights": "places365"}, "weights"), ("cnn", {"pooling": "max"}, "pooling"),
-           ("lstm", {"pooling": "flatten"}, "pooling")]
+           ("lstm", {"pooling": "flatten"}, "pooling"), ("fusion", {"weight": 1.5}, "weight"),
+           ("fusion", {"weight": "half"}, "weight"), ("cnn", {"l2": None}, "l2")]
     for name, overrides, key in bad:
         with pytest.raises(ParamsError) as info:
             zoo.hyperparameters(name, overrides)

@@ -188,6 +188,9 @@ def hyperparameters(name: str, overrides: dict | None = None) -> dict:
             from pipeline.params import unknown
 
             raise ParamsError(f"{prefix}.{key}", unknown(key, module.DEFAULTS, f"{name} has", "hyper-parameter"))
+        if value is None and key in getattr(module, "NULLABLE", ()):  # null means something (module.check)
+            hp[key] = None
+            continue
         hp[key] = _check_value(prefix, key, value, module.DEFAULTS[key], choices)
     if hasattr(module, "check"):
         module.check(hp, prefix)

@@ -1,9 +1,13 @@
 """Late fusion of a spectrogram model and the utterance functionals: each branch trained on its own input with
 its own settings (models.<image_model>, models.functionals), then their class probabilities averaged with the
-image branch's weight chosen on the validation speakers (pipeline/train.py fusion_weight). The two views of an
-utterance err differently (learned time-frequency patterns, fixed prosodic and spectral statistics), so their
-average can beat either; the weight is chosen, never assumed, because averaging a weaker view into a stronger
-one can also hurt.
+image branch's weight. The two views of an utterance err differently (learned time-frequency patterns, fixed
+prosodic and spectral statistics), so their average can beat either.
+
+The weight is an even mix (0.5) by default; `weight: null` chooses it per training on the validation speakers
+(pipeline/train.py fusion_weight). The even mix was chosen on validation speakers (docs/recipe.md, Fusion):
+a weight chosen on one fold's few validation speakers did worse on other folds' validation speakers than the
+even mix, because a choice among 21 weights on one or two people is noisier than the gain it is after; with
+many validation speakers, choosing may pay (averaging a much weaker view into a stronger one can also hurt).
 
 One Keras model of two inputs comes out (`image`, `compare`): predict and export treat it like any other.
 """
@@ -16,8 +20,9 @@ INPUTS = ("image", "compare")
 FEATURES_MODEL = "functionals"
 DEFAULTS = {
     "image_model": "cnn_pooled",  # the spectrogram branch: any image model of the zoo (models.<name> applies)
-    "weight": None,                  # the image branch's share of the probabilities; null = chosen on validation
+    "weight": 0.5,                   # the image branch's share of the probabilities; null = chosen on validation
 }
+NULLABLE = ("weight",)  # null: chosen on validation
 
 
 def check(hp: dict, prefix: str) -> None:
