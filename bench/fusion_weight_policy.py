@@ -31,7 +31,9 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-IMAGE, FEATURES = "cnn_pooled (fusion branch)", "functionals (fusion branch)"
+from pipeline.crossval import branch_system  # noqa: E402
+
+IMAGE, FEATURES = branch_system("cnn_pooled"), branch_system("functionals")
 MODES = ("transductive", "enrolled10", "enrolled5", "cold")
 
 

@@ -118,6 +118,11 @@ def _train(train_cfg, kinds: tuple, data, parts: dict, classes: list[str], setti
     return model, card, history
 
 
+def branch_system(model: str) -> str:
+    """The system name of a fusion's branch scored alone (folds.csv, predictions.csv, the bench scripts)."""
+    return f"{model} (fusion branch)"
+
+
 def prediction_frame(system: str, mode: str, fold: int, seed: int, part, predicted: np.ndarray,
                      probs: np.ndarray | None = None, classes: list[str] | None = None) -> pd.DataFrame:
     """The rows of predictions.csv (or val_predictions.csv) for one system, mode, fold and seed: each file with
@@ -435,7 +440,7 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
                     for mode, (scored, probs) in score_modes(scorer(model, kind), card, va, seed).items():
                         predicted = np.asarray(classes)[probs.argmax(axis=1)]
                         val_uar[kind, mode] = _metrics(va.labels[scored], predicted, labels)["uar"]
-                        system = train_cfg.model if kind is None else f"{cfg.branches[kind].model} (fusion branch)"
+                        system = train_cfg.model if kind is None else branch_system(cfg.branches[kind].model)
                         val_pred_rows.append(prediction_frame(system, mode, k, seed, va.subset(scored), predicted,
                                                               probs, classes))
             epochs = _epochs_run(cfg, history)
@@ -459,7 +464,7 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
                        seconds=round(time.perf_counter() - t, 1), **fusion)
             for kind, branch_cfg in cfg.branches.items():  # each input alone, trained as in the fusion
                 for mode, (scored, probs) in score_modes(scorer(model, kind), card, test, seed).items():
-                    record(f"{branch_cfg.model} (fusion branch)", mode, seed, scored,
+                    record(branch_system(branch_cfg.model), mode, seed, scored,
                            np.asarray(classes)[probs.argmax(axis=1)], probs, classes, epochs=epochs, seconds=0.0,
                            val_uar=round(val_uar[kind, mode], 4) if (kind, mode) in val_uar else np.nan)
             t_train += time.perf_counter() - t

@@ -363,7 +363,7 @@ def fold_split(manifest_df: pd.DataFrame, cfg: SplitConfig, fold: int, notes: li
         cutoff = np.sort(after.to_numpy())[n_val - 1]
         near = np.flatnonzero(after.to_numpy() <= cutoff)
         chosen = _assign_stratified([units[i] for i in near], counts[near], n_val, 0,
-                                    (n_val / len(near) if len(near) else 0.0, 0.0),
+                                    (n_val / len(near), 0.0),  # near holds >= n_val >= 1 units
                                     stable_rng(cfg.seed, "fold-val", corpus, fold))
         assign = {u: chosen.get(u, "train") for u in units}
         out[part.index] = unit[part.index].map(assign).to_numpy()
