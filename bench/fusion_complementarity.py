@@ -22,9 +22,7 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from pipeline.crossval import branch_system  # noqa: E402
-
-IMAGE, FEATURES = branch_system("cnn_pooled"), branch_system("functionals")
+from bench.fusion_weight_policy import FEATURES, IMAGE, branch_table  # noqa: E402
 
 
 def main() -> None:
@@ -40,27 +38,19 @@ def main() -> None:
     rows = pd.read_csv(args.predictions)
     if args.image_run:
         rows = pd.concat([rows[rows.system != args.image], pd.read_csv(args.image_run)], ignore_index=True)
-    probs = [c for c in rows.columns if c.startswith("p_")]
-    labels = [c[2:] for c in probs]
-    key = ["seed", "fold", "path"]
+    table, labels = branch_table(rows, args.image, args.features)
     weights = np.round(np.arange(0.0, 1.0001, 0.1), 2)
     print("| mode | clips | agree | only image right | only functionals right | both wrong | fusion (as chosen) | "
           + " | ".join(f"w={w:g}" for w in weights) + " |")
     print("|---" * (7 + len(weights)) + "|")
-    for mode, part in rows.groupby("mode", sort=False):
-        image = part[part.system == args.image].sort_values(key)
-        feats = part[part.system == args.features].sort_values(key)
-        fused = part[part.system == "fusion"] if not args.image_run else part.iloc[:0]
-        if image.empty or feats.empty:
-            continue
-        if len(image) != len(feats) or not (image[key].values == feats[key].values).all():
-            raise SystemExit(f"{mode}: the two runs did not score the same files on the same folds and seeds")
-        y = image.actual.to_numpy()
-        pi, pf = image[probs].to_numpy(), feats[probs].to_numpy()
+    for mode, part in table.groupby("mode", sort=False):
+        fused = rows[(rows.system == "fusion") & (rows["mode"] == mode)] if not args.image_run else rows.iloc[:0]
+        y = part.actual.to_numpy()
+        pi, pf = np.stack(part.image), np.stack(part.features)
         ri, rf = pi.argmax(1), pf.argmax(1)
         right_i, right_f = np.array(labels)[ri] == y, np.array(labels)[rf] == y
         # crossval's own pooled UAR (each seed's folds together, then the mean over seeds)
-        uar = lambda p: pooled_uar(image.assign(predicted=np.array(labels)[p.argmax(1)]), labels)  # noqa: E731
+        uar = lambda p: pooled_uar(part.assign(predicted=np.array(labels)[p.argmax(1)]), labels)  # noqa: E731
         chosen = pooled_uar(fused, labels) if len(fused) else float("nan")
         cells = [f"{np.mean(ri == rf):.3f}", f"{np.mean(right_i & ~right_f):.3f}", f"{np.mean(~right_i & right_f):.3f}",
                  f"{np.mean(~right_i & ~right_f):.3f}", f"{chosen:.3f}"] + [f"{uar(w * pi + (1 - w) * pf):.3f}" for w in weights]

@@ -38,15 +38,16 @@ MODES = ("transductive", "enrolled10", "enrolled5", "cold")
 
 
 def branch_table(rows: pd.DataFrame, image: str, features: str) -> tuple[pd.DataFrame, list[str]]:
-    """One row per (seed, fold, mode, file): the truth and both branches' probabilities side by side."""
+    """One row per (seed, fold, mode, file): the truth and both branches' probabilities side by side
+    (predictions.csv or val_predictions.csv of a crossval run of the fusion)."""
     probs = [c for c in rows.columns if c.startswith("p_")]
     key = ["seed", "fold", "mode", "path"]
     pi = rows[rows.system == image].set_index(key)
     pf = rows[rows.system == features].set_index(key)
     if pi.empty or pf.empty:
-        raise SystemExit(f"no rows of {image!r} and {features!r}: is this a fusion's val_predictions.csv?")
+        raise SystemExit(f"no rows of {image!r} and {features!r}: is this a fusion's crossval run?")
     if len(pi) != len(pf) or not pi.index.sort_values().equals(pf.index.sort_values()):
-        raise SystemExit("the two branches were not scored on the same validation files")
+        raise SystemExit("the two branches were not scored on the same files of the same folds and seeds")
     pf = pf.loc[pi.index]
     table = pi[["speaker", "actual"]].copy()
     table["image"] = list(pi[probs].to_numpy())
