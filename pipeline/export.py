@@ -148,8 +148,9 @@ Classes (the order of the output vector): {labels}. Inputs: {inputs}.
 `pipeline/` is the front end and predict of the repository the model was trained in, copied as they were:
 the audio is standardised and rendered exactly as for training. The models read normalised inputs: each
 input is z-scored as card.json's `inputs.<kind>.normalisation` says (`mode`, `min_clips`, `clip`, `eps`, the
-training population's `mean` and `std`), on the speaker's own statistics when given (`--speakers`, `--enroll`),
-else on the population's. Every output row says which statistics it got.
+training population's `mean` and `std`; with `shrinkage`, a speaker's mean is moved from the population's
+towards its own by n / (n + `prior_clips`) for n clips), on the speaker's own statistics when given
+(`--speakers`, `--enroll`), else on the population's. Every output row says which statistics it got.
 """
 
 

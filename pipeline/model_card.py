@@ -52,14 +52,15 @@ def layout(kind: str, settings: dict) -> str:
     return "spectrogram" if kind == "image" and settings.get("image_scale") else "vector"
 
 
-def normaliser(kind: str, mode: str, settings: dict, scale: str = "speaker") -> SpeakerNormaliser:
+def normaliser(kind: str, mode: str, settings: dict, scale: str = "speaker",
+               shrinkage: bool = False) -> SpeakerNormaliser:
     """The speaker normaliser of an input kind (not fitted). The papers' 8-bit image (min-max scaled per image,
     so no level survives to normalise) is never normalised."""
     from pipeline.features import image_floor
 
     if kind == "image" and not settings.get("image_scale"):
         mode = "none"
-    return SpeakerNormaliser(layout=layout(kind, settings), mode=mode, scale=scale,
+    return SpeakerNormaliser(layout=layout(kind, settings), mode=mode, scale=scale, shrinkage=shrinkage,
                              floor=image_floor(settings.get("image_scale")) if kind == "image" else None)
 
 

@@ -22,6 +22,15 @@ Modes: `speaker` (a speaker's own or enrolment statistics; the population's for 
 than `min_clips` clips), `population` (always the training population's: what the model meets with no speaker),
 `utterance` (spectrograms: each clip on its own frames; needs no speaker) and `none`.
 
+With `shrinkage`, a speaker with fewer than `min_clips` clips is not ignored (the population's statistics) but
+gets the empirical-Bayes estimate of its mean: the population's moved towards the speaker's by n / (n + k), per
+feature (per band for a spectrogram), where k, fitted on the training speakers, is the ratio of the clip-to-clip
+variance within a speaker to the variance between speakers' means. A feature that mostly tells speakers apart
+(a voice's pitch, a microphone's colour) has a small k and is learnt from a clip or two; one that mostly moves
+with the emotion has a large k and stays near the population's. So five enrolment recordings help. From
+min_clips clips up nothing changes (the speaker's own mean, as in training), so training and the transductive
+figure are those without shrinkage.
+
 Which statistics a speaker gets does not depend on the labels, ever; it does depend on the speaker's unlabeled
 audio, which is why cross-validation reports the three ways a user meets the model (transductive, enrolled,
 cold) separately. Keras-free (numpy only), so the data stages, predict and an exported bundle can use it.
@@ -46,9 +55,12 @@ class Statistics:
     std: np.ndarray
     clips: int
     source: str  # speaker | enrolled | population | utterance
+    shrunk: bool = False  # the mean was shrunk towards the population's (SpeakerNormaliser.shrinkage)
 
     def describe(self) -> str:
-        return self.source if self.source in ("population", "utterance", "none") else f"{self.source} ({self.clips} clips)"
+        if self.source in ("population", "utterance", "none"):
+            return self.source
+        return f"{self.source} ({self.clips} clip{'s' if self.clips != 1 else ''}{', shrunk' if self.shrunk else ''})"
 
 
 @dataclass
@@ -67,7 +79,9 @@ class SpeakerNormaliser:
     clip: float = 5.0        # normalised values are clipped to +-clip: one odd file cannot dominate
     eps: float = 1e-6        # added to the standard deviation
     floor: float | None = None  # spectrogram: the dB scale's floor; frames at it are padding or silence
+    shrinkage: bool = False  # under min_clips clips, a speaker's mean shrunk towards the population's (docstring)
     population: Statistics | None = field(default=None, repr=False)
+    prior_clips: np.ndarray | None = field(default=None, repr=False)  # k per feature, fitted with the population
 
     def __post_init__(self):
         if self.layout not in LAYOUTS:
@@ -103,10 +117,53 @@ class SpeakerNormaliser:
         """Running sums of a speaker's rows, added a few at a time (predict reads a folder in chunks)."""
         return Accumulator(self)
 
-    def fit(self, x: np.ndarray) -> "SpeakerNormaliser":
-        """Population statistics of the training rows (raw): what a row with no speaker statistics gets."""
+    def fit(self, x: np.ndarray, speakers=None) -> "SpeakerNormaliser":
+        """Population statistics of the training rows (raw): what a row with no speaker statistics gets; with
+        shrinkage, also k per feature from the training speakers (`speakers`: one per row)."""
         self.population = self.statistics(x, "population")
+        self.prior_clips = None
+        if self.shrinkage and self.mode == "speaker":
+            if speakers is None:
+                raise ValueError("shrinkage: fit() needs the training rows' speakers")
+            self.prior_clips = self.fit_prior_clips(x, speakers)
         return self
+
+    def clip_values(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(rows, features) one value per clip and feature: a vector row as it is; a spectrogram's mean of each
+        band and plane over its valid frames. And a bool per row: has a value (a spectrogram of only floor
+        frames has none)."""
+        x = np.asarray(x, dtype=np.float32)
+        if self.layout == "vector":
+            return x.reshape(len(x), -1).astype(np.float64), np.ones(len(x), dtype=bool)
+        valid = self.valid_frames(x)  # (rows, frames)
+        frames = valid.sum(axis=1)
+        sums = np.einsum("rbfp,rf->rbp", x.astype(np.float64), valid.astype(np.float64))
+        values = sums / np.maximum(frames, 1)[:, None, None]
+        return values.reshape(len(x), -1), frames > 0
+
+    def fit_prior_clips(self, x: np.ndarray, speakers) -> np.ndarray | None:
+        """k = (variance of clips within a speaker) / (variance of the speakers' true means), per feature: the
+        one-way random-effects estimate (method of moments) over the training speakers. None, with the
+        min_clips rule kept, when fewer than 3 speakers have 2 or more clips."""
+        values, ok = self.clip_values(x)
+        speakers = np.asarray(speakers, dtype=object)
+        means, counts, within, dof = [], [], 0.0, 0
+        for spk in dict.fromkeys(speakers[ok].tolist()):
+            rows = values[ok & (speakers == spk)]
+            if len(rows) < 2:
+                continue
+            centre = rows.mean(axis=0)
+            means.append(centre)
+            counts.append(len(rows))
+            within = within + np.square(rows - centre).sum(axis=0)
+            dof += len(rows) - 1
+        if len(means) < 3:
+            return None
+        within_var = within / dof
+        between_var = np.var(np.stack(means), axis=0, ddof=1) - within_var * np.mean(1.0 / np.asarray(counts))
+        k = within_var / np.maximum(between_var, 1e-6 * within_var + 1e-12)
+        shape = self.population.mean.shape
+        return np.clip(k, 0.0, 1e6).astype(np.float32).reshape(shape)
 
     # ------------------------------------------------------------------------------------------ transform
     def transform(self, x: np.ndarray, stats: Statistics) -> np.ndarray:
@@ -157,9 +214,16 @@ class SpeakerNormaliser:
 
     def choose(self, stats: Statistics) -> Statistics:
         """A speaker's statistics when taken from at least min_clips clips, else the population's; with scale
-        `population`, the speaker's mean and the population's standard deviation."""
+        `population`, the speaker's mean and the population's standard deviation. With shrinkage, under
+        min_clips clips: the population's standard deviation and its mean moved towards the speaker's by
+        n / (n + k)."""
         if stats.clips < self.min_clips:
-            return self._population()
+            pop = self._population()
+            if self.prior_clips is None:
+                return pop
+            weight = stats.clips / (stats.clips + self.prior_clips)
+            mean = (pop.mean + weight * (stats.mean - pop.mean)).astype(np.float32)
+            return Statistics(mean, pop.std, stats.clips, stats.source, shrunk=True)
         if self.scale == "population":
             return Statistics(stats.mean, self._population().std, stats.clips, stats.source)
         return stats
@@ -173,7 +237,9 @@ class SpeakerNormaliser:
     def to_card(self) -> dict:
         """Everything needed to normalise as training did: the policy constants and the population."""
         out = {"version": CARD_VERSION, "layout": self.layout, "mode": self.mode, "min_clips": self.min_clips,
-               "scale": self.scale, "clip": self.clip, "eps": self.eps, "floor": self.floor}
+               "scale": self.scale, "clip": self.clip, "eps": self.eps, "floor": self.floor,
+               "shrinkage": self.shrinkage,
+               "prior_clips": None if self.prior_clips is None else self.prior_clips.tolist()}
         if self.population is not None:
             out["population"] = {"mean": self.population.mean.tolist(), "std": self.population.std.tolist(),
                                  "clips": self.population.clips}
@@ -188,9 +254,11 @@ class SpeakerNormaliser:
         population = None if pop is None else Statistics(np.asarray(pop["mean"], np.float32),
                                                          np.asarray(pop["std"], np.float32),
                                                          int(pop["clips"]), "population")
+        prior = card.get("prior_clips")
         return cls(layout=card["layout"], mode=card["mode"], min_clips=int(card["min_clips"]),
                    scale=card.get("scale", "speaker"), clip=float(card["clip"]), eps=float(card["eps"]),
-                   floor=card.get("floor"), population=population)
+                   floor=card.get("floor"), shrinkage=bool(card.get("shrinkage", False)), population=population,
+                   prior_clips=None if prior is None else np.asarray(prior, np.float32))
 
 
 class Accumulator:

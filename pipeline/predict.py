@@ -13,7 +13,8 @@ what one file of a stranger gets. `--enroll DIR` learns the speaker of every inp
 speaker and normalises it on its own recordings (the `transductive` figure). A speaker's statistics come from
 one clip per recording, made as training made it (the recording's trimmed speech fitted to the window), so
 clips are counted as in training; a speaker with fewer than the card's min_clips recordings gets the
-population's. Every output row says which statistics it got.
+population's, or with `train.normalisation_shrinkage` (the default) the population's mean moved towards the
+speaker's the more recordings there are. Every output row says which statistics it got.
 """
 from __future__ import annotations
 

@@ -46,6 +46,7 @@ class TrainConfig:
     schedule: str = "plateau"
     normalisation: str = "none"  # speaker | population | utterance | none (pipeline/normalisation.py)
     normalisation_scale: str = "speaker"  # a speaker's std divides its rows, or the population's
+    normalisation_shrinkage: bool = False  # a speaker's mean shrunk towards the population's (normalisation.py)
     distribution: str = "auto"  # auto | none | data_parallel (pipeline/distribute.py)
     branches: dict = field(default_factory=dict)  # fusion: {input kind: TrainConfig of that branch's model}
     fusion_weight: float | None = None  # fusion: the image branch's weight; None = chosen on validation
@@ -66,7 +67,7 @@ class TrainConfig:
         for kind, branch in zoo.branches(name, hp).items():  # fusion: each branch trains as its own model
             branches[kind] = cls.from_params(dict(params, model=branch))
         t = section(params, "train", keys=("epochs", "batch_size", "learning_rate", "schedule", "normalisation",
-                                           "normalisation_scale", "patience", "reduce_lr_patience",
+                                           "normalisation_scale", "normalisation_shrinkage", "patience", "reduce_lr_patience",
                                            "class_weights", "seed", "mixed_precision", "distribution", "augment"))
         aug = section(t, "augment", prefix="train", keys=("time_shift", "noise_std", "specaugment", "freq_masks",
                                                           "time_masks", "max_mask", "mixup"))
@@ -96,6 +97,7 @@ class TrainConfig:
             schedule=choice(t, "schedule", "train", SCHEDULES, default="plateau"),
             normalisation=choice(t, "normalisation", "train", MODES, default="none"),
             normalisation_scale=choice(t, "normalisation_scale", "train", SCALES, default="speaker"),
+            normalisation_shrinkage=boolean(t, "normalisation_shrinkage", "train", False),
             distribution=distribute.check(t),
             branches=branches,
             fusion_weight=hp.get("weight"),
@@ -113,7 +115,7 @@ class TrainConfig:
         blob = json.dumps({"model": self.model, "hp": self.hp, "batch": self.batch_size, "lr": self.learning_rate,
                            "seed": self.seed, "cw": self.class_weights, "aug": vars(self.augment), "data": data_id,
                            "epochs": self.epochs, "schedule": self.schedule, "norm": self.normalisation,
-                           "norm_scale": self.normalisation_scale,
+                           "norm_scale": self.normalisation_scale, "norm_shrink": self.normalisation_shrinkage,
                            "fusion_weight": self.fusion_weight},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -147,13 +149,14 @@ def build_card(cfg: TrainConfig, kinds: tuple, classes: list[str], train, settin
 
     inputs = {}
     for kind in kinds:
-        norm = model_card.normaliser(kind, cfg.normalisation, settings, cfg.normalisation_scale)
+        norm = model_card.normaliser(kind, cfg.normalisation, settings, cfg.normalisation_scale,
+                                     cfg.normalisation_shrinkage)
         if norm.mode != cfg.normalisation:
             log.warning("train.normalisation %s does not apply to the papers' image (min-max scaled per image): "
                         "model %s reads it as it is", cfg.normalisation, cfg.model)
         raw = train.inputs[kind]
         if norm.mode != "none":
-            norm.fit(model_card.values(kind, raw, settings.get("image_scale")))
+            norm.fit(model_card.values(kind, raw, settings.get("image_scale")), speakers=train.speakers)
         inputs[kind] = (raw.shape[1:], norm)
     return model_card.make(cfg.model, classes, inputs, settings)
 

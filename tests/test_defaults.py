@@ -89,6 +89,8 @@ INTENDED = {
     ("pipeline.train", "normalisation"): "none unless asked; the recipe normalises each speaker (params.yaml)",
     ("pipeline.train", "normalisation_scale"): "a plain z-score unless asked; the recipe divides by the population's "
                                                "standard deviation (chosen on validation speakers, docs/recipe.md)",
+    ("pipeline.train", "normalisation_shrinkage"): "a speaker under min_clips clips gets the population's statistics "
+                                                   "unless asked; the recipe shrinks its mean (docs/recipe.md)",
     ("pipeline.train", "augment"): "the papers' on-the-fly augmentation (time shift, noise) unless asked; the "
                                    "recipe adds SpecAugment and mixup and drops the noise",
     ("pipeline.train", "branches"): "a fusion's branches carry the train settings above, so differ as they do",

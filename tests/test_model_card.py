@@ -97,3 +97,31 @@ def test_inputs_are_normalised_as_the_card_says_and_say_how():
     plain, used = model_card.model_inputs({"compare": x}, card("none"), speakers=speakers)
     np.testing.assert_array_equal(plain["compare"], x)
     assert set(used) == {"none"}
+
+
+def test_with_shrinkage_the_card_learns_k_from_the_training_speakers_and_five_enrolled_clips_count():
+    from types import SimpleNamespace
+
+    from pipeline.train import build_card
+
+    rng = np.random.default_rng(3)
+    speakers = np.repeat([f"s{i}" for i in range(6)], 12).astype(object)
+    x = (rng.normal(0, 2, (6, 3))[np.repeat(np.arange(6), 12)] + rng.normal(0, 1, (72, 3))).astype(np.float32)
+    settings = {"audio": AUDIO, "features": FEATURES}
+    made = {}
+    for shrink in (False, True):
+        cfg = SimpleNamespace(model="functionals", normalisation="speaker", normalisation_scale="population",
+                              normalisation_shrinkage=shrink)
+        made[shrink] = json.loads(json.dumps(build_card(cfg, ("compare",), ["angry", "sad"],
+                                                        SimpleNamespace(inputs={"compare": x}, speakers=speakers),
+                                                        settings)))
+    norm = made[True]["inputs"]["compare"]["normalisation"]
+    assert norm["shrinkage"] and len(norm["prior_clips"]) == 3 and min(norm["prior_clips"]) > 0
+    assert made[False]["inputs"]["compare"]["normalisation"]["prior_clips"] is None
+    new = np.array(["new"] * 15, dtype=object)  # a new speaker: 5 clips enrol, 10 are scored
+    scored = {"compare": (rng.normal(4, 1, (15, 3))).astype(np.float32)}
+    plain = model_card.inputs_by_mode(scored, new, made[False], seed=0)["enrolled5"][1]["compare"]
+    shrunk = model_card.inputs_by_mode(scored, new, made[True], seed=0)["enrolled5"][1]["compare"]
+    cold = model_card.inputs_by_mode(scored, new, made[True], seed=0)["cold"][1]["compare"]
+    np.testing.assert_allclose(plain, cold[~model_card.enrolment_draw(new, 5, 0)], rtol=1e-6)  # 5 < min_clips: ignored
+    assert np.abs(shrunk.mean(axis=0)).max() < np.abs(plain.mean(axis=0)).min()  # the speaker's offset mostly gone

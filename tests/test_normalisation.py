@@ -108,3 +108,80 @@ def test_the_card_holds_the_whole_policy():
     np.testing.assert_array_equal(back.normalise(x, speakers).x, norm.normalise(x, speakers).x)
     with pytest.raises(UserError, match="re-train"):
         SpeakerNormaliser.from_card({"mode": "speaker"})
+
+
+def speakers_with_known_variances(k_true=(1.0, 16.0, 0.0625), speakers=300, clips=20):
+    """Rows of many speakers whose per-feature spread between speakers' means (tau) and within a speaker (sigma)
+    are set so that k = sigma^2 / tau^2 is known."""
+    rng = np.random.default_rng(1)
+    sigma = np.sqrt(np.asarray(k_true))  # tau = 1 for every feature
+    means = rng.normal(0, 1, (speakers, len(k_true)))
+    x = np.concatenate([means[s] + rng.normal(0, 1, (clips, len(k_true))) * sigma for s in range(speakers)])
+    return x.astype(np.float32), np.repeat([f"s{i}" for i in range(speakers)], clips).astype(object)
+
+
+def test_shrinkage_estimates_k_from_the_training_speakers():
+    x, spk = speakers_with_known_variances()
+    norm = SpeakerNormaliser(layout="vector", mode="speaker", shrinkage=True).fit(x, spk)
+    # the method-of-moments estimate over 300 speakers: near the truth, in the right order
+    np.testing.assert_allclose(norm.prior_clips, [1.0, 16.0, 0.0625], rtol=0.3)
+    assert norm.prior_clips[1] > 10 * norm.prior_clips[0] > 10 * norm.prior_clips[2]
+    with pytest.raises(ValueError, match="speakers"):
+        SpeakerNormaliser(layout="vector", mode="speaker", shrinkage=True).fit(x)
+
+
+def test_shrunk_mean_moves_from_the_population_towards_the_speaker_by_n_over_n_plus_k():
+    x, spk = speakers_with_known_variances()
+    norm = SpeakerNormaliser(layout="vector", mode="speaker", shrinkage=True, scale="population").fit(x, spk)
+    k, pop = norm.prior_clips, norm.population
+    enrol = np.random.default_rng(2).normal(3, 1, (5, 3)).astype(np.float32)  # 5 clips: under min_clips
+    scored = np.random.default_rng(3).normal(3, 1, (4, 3)).astype(np.float32)
+    out = norm.normalise(scored, np.array(["new"] * 4, dtype=object), given={"new": norm.statistics(enrol, "enrolled")})
+    mean = pop.mean + 5 / (5 + k) * (enrol.mean(axis=0) - pop.mean)  # numpy reference
+    np.testing.assert_allclose(out.x, np.clip((scored - mean) / (pop.std + 1e-6), -5, 5), rtol=1e-4, atol=1e-4)
+    assert set(out.used) == {"enrolled (5 clips, shrunk)"}
+    # without shrinkage the same 5 clips are ignored (under min_clips): the population's statistics
+    plain = SpeakerNormaliser(layout="vector", mode="speaker", scale="population").fit(x)
+    ignored = plain.normalise(scored, np.array(["new"] * 4, dtype=object), given={"new": plain.statistics(enrol)})
+    np.testing.assert_allclose(ignored.x, plain.normalise(scored).x)
+    assert not np.allclose(out.x, ignored.x, atol=0.05)
+
+
+def test_shrinkage_of_a_spectrogram_is_per_band_over_speech_frames_and_survives_the_card():
+    x = np.concatenate([spectrograms() for _ in range(4)])
+    for i, offset in enumerate((0.0, 6.0, -4.0, 9.0)):  # each speaker's level; the padding stays on the floor
+        x[5 * i:5 * i + 5, :, 2:8, :] += offset
+    spk = np.repeat(["a", "b", "c", "d"], 5).astype(object)
+    norm = SpeakerNormaliser(layout="spectrogram", mode="speaker", shrinkage=True, floor=-100.0).fit(x, spk)
+    assert norm.prior_clips.shape == norm.population.mean.shape == (4, 1, 2)
+    # numpy reference: per clip, the mean of each band and plane over its speech frames (2..7)
+    clip_means = x[:, :, 2:8, :].mean(axis=2)  # (clips, bands, planes)
+    groups = clip_means.reshape(4, 5, 4, 2)
+    within = groups.var(axis=1, ddof=1).mean(axis=0)
+    between = groups.mean(axis=1).var(axis=0, ddof=1) - within / 5
+    np.testing.assert_allclose(norm.prior_clips[:, 0, :], within / np.maximum(between, 1e-6 * within + 1e-12),
+                               rtol=1e-3)
+    back = SpeakerNormaliser.from_card(norm.to_card())
+    assert back.shrinkage and np.array_equal(back.prior_clips, norm.prior_clips)
+    np.testing.assert_array_equal(back.normalise(x, spk).x, norm.normalise(x, spk).x)
+
+
+def test_shrinkage_with_too_few_training_speakers_keeps_the_min_clips_rule():
+    x, speakers, train = vectors()
+    norm = SpeakerNormaliser(layout="vector", mode="speaker", shrinkage=True).fit(x, speakers)  # 2 speakers
+    assert norm.prior_clips is None
+    few = norm.normalise(x[:5], np.array(["a"] * 5, dtype=object))
+    assert set(few.used) == {"population"}
+
+
+def test_from_min_clips_up_shrinkage_changes_nothing():
+    x, spk = speakers_with_known_variances()
+    shrunk = SpeakerNormaliser(layout="vector", mode="speaker", shrinkage=True, scale="population").fit(x, spk)
+    plain = SpeakerNormaliser(layout="vector", mode="speaker", scale="population").fit(x)
+    rows = x[:40]
+    who = np.array(["s0"] * 20 + ["s1"] * 10 + ["s2"] * 9 + ["s3"], dtype=object)  # 20, 10, 9 and 1 clips
+    a, b = shrunk.normalise(rows, who), plain.normalise(rows, who)
+    np.testing.assert_array_equal(a.x[:30], b.x[:30])
+    assert list(a.used[[0, 20, 30, 39]]) == ["speaker (20 clips)", "speaker (10 clips)", "speaker (9 clips, shrunk)",
+                                             "speaker (1 clip, shrunk)"]
+    assert not np.allclose(a.x[30:], b.x[30:])
