@@ -46,7 +46,7 @@ class TrainConfig:
     schedule: str = "plateau"
     normalisation: str = "none"  # speaker | population | utterance | none (pipeline/normalisation.py)
     normalisation_scale: str = "speaker"  # a speaker's std divides its rows, or the population's
-    normalisation_shrinkage: bool = False  # a speaker's mean shrunk towards the population's (normalisation.py)
+    normalisation_shrinkage: bool = False  # under min_clips clips, a speaker's mean shrunk towards the population's
     distribution: str = "auto"  # auto | none | data_parallel (pipeline/distribute.py)
     branches: dict = field(default_factory=dict)  # fusion: {input kind: TrainConfig of that branch's model}
     fusion_weight: float | None = None  # fusion: the image branch's weight; None = chosen on validation
@@ -67,8 +67,9 @@ class TrainConfig:
         for kind, branch in zoo.branches(name, hp).items():  # fusion: each branch trains as its own model
             branches[kind] = cls.from_params(dict(params, model=branch))
         t = section(params, "train", keys=("epochs", "batch_size", "learning_rate", "schedule", "normalisation",
-                                           "normalisation_scale", "normalisation_shrinkage", "patience", "reduce_lr_patience",
-                                           "class_weights", "seed", "mixed_precision", "distribution", "augment"))
+                                           "normalisation_scale", "normalisation_shrinkage", "patience",
+                                           "reduce_lr_patience", "class_weights", "seed", "mixed_precision",
+                                           "distribution", "augment"))
         aug = section(t, "augment", prefix="train", keys=("time_shift", "noise_std", "specaugment", "freq_masks",
                                                           "time_masks", "max_mask", "mixup"))
         mp = t.get("mixed_precision", "auto")
@@ -157,6 +158,10 @@ def build_card(cfg: TrainConfig, kinds: tuple, classes: list[str], train, settin
         raw = train.inputs[kind]
         if norm.mode != "none":
             norm.fit(model_card.values(kind, raw, settings.get("image_scale")), speakers=train.speakers)
+            if norm.shrinkage and norm.mode == "speaker" and norm.prior_clips is None:
+                log.warning("train.normalisation_shrinkage: fewer than 3 training speakers with 2 or more clips, "
+                            "too few to learn how far to trust a few clips; a speaker with under %d clips gets the "
+                            "population's statistics", norm.min_clips)
         inputs[kind] = (raw.shape[1:], norm)
     return model_card.make(cfg.model, classes, inputs, settings)
 
