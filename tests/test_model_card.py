@@ -125,3 +125,19 @@ def test_with_shrinkage_the_card_learns_k_from_the_training_speakers_and_five_en
     cold = model_card.inputs_by_mode(scored, new, made[True], seed=0)["cold"][1]["compare"]
     np.testing.assert_allclose(plain, cold[~model_card.enrolment_draw(new, 5, 0)], rtol=1e-6)  # 5 < min_clips: ignored
     assert np.abs(shrunk.mean(axis=0)).max() < np.abs(plain.mean(axis=0)).min()  # the speaker's offset mostly gone
+
+
+def test_shrinkage_with_too_few_training_speakers_says_so(caplog):
+    from types import SimpleNamespace
+
+    from pipeline.train import build_card
+
+    x = np.random.default_rng(4).normal(0, 1, (24, 3)).astype(np.float32)
+    cfg = SimpleNamespace(model="functionals", normalisation="speaker", normalisation_scale="population",
+                          normalisation_shrinkage=True)
+    with caplog.at_level("WARNING"):
+        made = build_card(cfg, ("compare",), ["angry", "sad"],
+                          SimpleNamespace(inputs={"compare": x}, speakers=np.repeat(["a", "b"], 12).astype(object)),
+                          {"audio": AUDIO, "features": FEATURES})
+    assert made["inputs"]["compare"]["normalisation"]["prior_clips"] is None
+    assert "fewer than 3 training speakers" in caplog.text and "under 10 clips" in caplog.text
