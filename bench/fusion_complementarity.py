@@ -1,6 +1,8 @@
 """Does a fusion's spectrogram branch know something its functionals branch does not? Read from a crossval run's
 predictions.csv (metrics/cv/ or bench/results/crossval/NAME/), per way of meeting the test speakers: how often
-the branches agree, how often only one is right, and the UAR of w * image + (1 - w) * functionals over a grid of w.
+the branches agree, how often only one is right, and the UAR of the two fused with the image branch's weight w over
+a grid of w (`--combine`: product, their weighted geometric mean, the default; or mean, w * image + (1 - w) *
+functionals; pipeline.zoo.fusion.combine).
 
     python bench/fusion_complementarity.py bench/results/crossval/fusion/predictions.csv
     # another spectrogram model (its own crossval run, same folds) beside the same functionals branch:
@@ -23,6 +25,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.fusion_weight_policy import FEATURES, IMAGE, branch_table  # noqa: E402
+from pipeline.zoo.fusion import COMBINES, combine  # noqa: E402
 
 
 def main() -> None:
@@ -32,6 +35,8 @@ def main() -> None:
     ap.add_argument("--image-run", type=Path, help="take the image model's predictions from this crossval run's "
                     "predictions.csv (the same folds and seeds) instead")
     ap.add_argument("--features", default=FEATURES, help=f"system name of the features branch ({FEATURES!r})")
+    ap.add_argument("--combine", choices=COMBINES, default=COMBINES[0],
+                    help=f"how the w grid fuses the branches (default {COMBINES[0]}, the product's)")
     args = ap.parse_args()
     from pipeline.crossval import pooled_uar
 
@@ -53,7 +58,8 @@ def main() -> None:
         uar = lambda p: pooled_uar(part.assign(predicted=np.array(labels)[p.argmax(1)]), labels)  # noqa: E731
         chosen = pooled_uar(fused, labels) if len(fused) else float("nan")
         cells = [f"{np.mean(ri == rf):.3f}", f"{np.mean(right_i & ~right_f):.3f}", f"{np.mean(~right_i & right_f):.3f}",
-                 f"{np.mean(~right_i & ~right_f):.3f}", f"{chosen:.3f}"] + [f"{uar(w * pi + (1 - w) * pf):.3f}" for w in weights]
+                 f"{np.mean(~right_i & ~right_f):.3f}", f"{chosen:.3f}"]
+        cells += [f"{uar(combine(w, pi, pf, args.combine)):.3f}" for w in weights]
         print(f"| {mode} | {len(y)} | " + " | ".join(cells) + " |")
 
 

@@ -1,9 +1,12 @@
-"""How should a fusion's weight be set? Judged on validation speakers only, never on a test fold.
+"""How should a fusion's weight be set, and its branches combined? Judged on validation speakers only, never on a
+test fold.
 
 Reads the val_predictions.csv of crossval runs of the fusion (metrics/cv/ or bench/results/crossval/NAME/: each
 fold's validation speakers, drawn from the next fold so that they differ from fold to fold, scored by the
 model of step 1 with both branches' probabilities, met the four ways). Each fold's validation speakers are held
-out in turn and scored with the image branch's weight w in w * p_image + (1 - w) * p_features set by:
+out in turn and scored with the branches fused by `--combine` (pipeline.zoo.fusion.combine: `product`, the
+weighted geometric mean p_image^w * p_features^(1 - w) renormalised, the default; or `mean`,
+w * p_image + (1 - w) * p_features), the image branch's weight w set by:
 
   chosen on another fold:  the product's rule (pipeline.train.fusion_weight: the w of best validation UAR
                            averaged over the ways of meeting a speaker) on another fold's validation speakers,
@@ -11,10 +14,11 @@ out in turn and scored with the image branch's weight w in w * p_image + (1 - w)
                            validation speakers meeting other people.
   chosen on all others:    the same rule on every other fold's validation files of the seed at once (the held-out
                            speakers' own files left out): the weight the rule finds with ample data.
-  even mix:                0.5.
+  even mix:                0.5 (the product's default), and for comparison 0.5 with the other rule.
   image / features alone:  1 and 0, for reference.
 
-    python bench/fusion_weight_policy.py bench/results/crossval/fusion/val_predictions.csv [more runs' files]
+    python bench/fusion_weight_policy.py bench/results/crossval/fusion/val_predictions.csv [more runs' files] \
+        [--combine product|mean]
 
 Pooled UAR per way of meeting the speakers (each seed's held-out files together, then the mean over seeds, as
 crossval pools), their mean (what the rule maximises), and per policy how many held-out (seed, fold) units it
@@ -32,6 +36,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.crossval import branch_system  # noqa: E402
+from pipeline.zoo.fusion import COMBINES, combine  # noqa: E402
 
 IMAGE, FEATURES = branch_system("cnn_pooled"), branch_system("functionals")
 MODES = ("transductive", "enrolled10", "enrolled5", "cold")
@@ -55,14 +60,14 @@ def branch_table(rows: pd.DataFrame, image: str, features: str) -> tuple[pd.Data
     return table.reset_index(), [c[2:] for c in probs]
 
 
-def choose(part: pd.DataFrame, classes: list[str]) -> float:
-    """The product's rule on these validation rows (every mode present)."""
+def choose(part: pd.DataFrame, classes: list[str], how: str) -> float:
+    """The product's rule on these validation rows (every mode present), for the fusion `how`."""
     from pipeline.train import fusion_weight
 
     probs = {mode: {"image": np.stack(g["image"]), "features": np.stack(g["features"])}
              for mode, g in part.groupby("mode")}
     labels = {mode: g["actual"].to_numpy() for mode, g in part.groupby("mode")}
-    return fusion_weight(probs, labels, classes, image_kind="image")[0]
+    return fusion_weight(probs, labels, classes, image_kind="image", how=how)[0]
 
 
 def main() -> None:
@@ -70,6 +75,8 @@ def main() -> None:
     ap.add_argument("val_predictions", type=Path, nargs="+", help="val_predictions.csv of crossval runs of a fusion")
     ap.add_argument("--image", default=IMAGE, help=f"system name of the image branch ({IMAGE!r})")
     ap.add_argument("--features", default=FEATURES, help=f"system name of the features branch ({FEATURES!r})")
+    ap.add_argument("--combine", choices=COMBINES, default=COMBINES[0],
+                    help=f"how the branches are fused (default {COMBINES[0]}, the product's)")
     args = ap.parse_args()
     from pipeline.crossval import pooled_uar
 
@@ -79,10 +86,13 @@ def main() -> None:
         raise SystemExit("a seed appears in two of the files: give each seed's run once")
     table, classes = branch_table(pd.concat(frames, ignore_index=True), args.image, args.features)
 
-    policies = ("chosen on another fold", "chosen on all others", "even mix", "image alone", "features alone")
+    other = next(c for c in COMBINES if c != args.combine)
+    even_other = f"even mix, {other}"
+    policies = ("chosen on another fold", "chosen on all others", "even mix", even_other, "image alone",
+                "features alone")
     scored, weights, units = {p: [] for p in policies}, {p: [] for p in policies}, []
     by_fold = {key: part for key, part in table.groupby(["seed", "fold"])}
-    rule = {key: choose(part, classes) for key, part in by_fold.items()}  # each fold's own choice
+    rule = {key: choose(part, classes, args.combine) for key, part in by_fold.items()}  # each fold's own choice
     for (seed, fold), mine in by_fold.items():
         held = set(mine["speaker"])
         others = [key for key in by_fold if key[0] == seed and key[1] != fold
@@ -91,14 +101,15 @@ def main() -> None:
             continue
         rest = pd.concat([by_fold[key] for key in others])
         candidates = {"chosen on another fold": [rule[key] for key in others],
-                      "chosen on all others": [choose(rest[~rest.speaker.isin(held)], classes)],
-                      "even mix": [0.5], "image alone": [1.0], "features alone": [0.0]}
+                      "chosen on all others": [choose(rest[~rest.speaker.isin(held)], classes, args.combine)],
+                      "even mix": [0.5], even_other: [0.5], "image alone": [1.0], "features alone": [0.0]}
         pi, pf = np.stack(mine["image"]), np.stack(mine["features"])
         unit = {}
         for policy, ws in candidates.items():
             means = []
             for w in ws:
-                predicted = np.asarray(classes)[(w * pi + (1 - w) * pf).argmax(axis=1)]
+                how = other if policy == even_other else args.combine
+                predicted = np.asarray(classes)[combine(w, pi, pf, how).argmax(axis=1)]
                 frame = mine[["seed", "mode", "speaker", "actual"]].assign(predicted=predicted)
                 scored[policy].append(frame)
                 weights[policy].append(w)
@@ -110,7 +121,8 @@ def main() -> None:
         raise SystemExit("no two folds of a seed have different validation speakers: nothing to hold out")
     modes = [m for m in MODES if m in set(table["mode"])]
     n_seeds = table["seed"].nunique()
-    print(f"{len(units)} fold-seeds' validation speakers held out ({table['speaker'].nunique()} speakers, "
+    print(f"branches fused by {args.combine}; {len(units)} fold-seeds' validation speakers held out "
+          f"({table['speaker'].nunique()} speakers, "
           f"{n_seeds} seed(s)); {sum(len(f) for f in scored['even mix'])} scored files over {len(modes)} ways; "
           "a weight chosen on another fold is scored once per other fold (pooled over them)\n")
     print("| weight | w used: mean [min, max] | " + " | ".join(modes)

@@ -50,6 +50,7 @@ class TrainConfig:
     distribution: str = "auto"  # auto | none | data_parallel (pipeline/distribute.py)
     branches: dict = field(default_factory=dict)  # fusion: {input kind: TrainConfig of that branch's model}
     fusion_weight: float | None = None  # fusion: the image branch's weight; None = chosen on validation
+    fusion_combine: str = "product"  # fusion: how the branches' probabilities are combined (zoo/fusion.py)
 
     @classmethod
     def from_params(cls, params: dict) -> "TrainConfig":
@@ -102,6 +103,7 @@ class TrainConfig:
             distribution=distribute.check(t),
             branches=branches,
             fusion_weight=hp.get("weight"),
+            fusion_combine=hp.get("combine", "product"),
         )
 
     def set_precision_policy(self, gpu: bool) -> None:
@@ -266,13 +268,14 @@ def _augment_for(cfg: TrainConfig, kind: str):
 FUSION_WEIGHTS = np.round(np.linspace(0.0, 1.0, 21), 2)  # the image branch's share, searched on validation
 
 
-def fusion_weight(val_probs: dict, val_labels: dict, classes: list[str], image_kind: str = "image"
-                  ) -> tuple[float, dict]:
-    """The image branch's weight w in w * p_image + (1 - w) * p_features that maximises the validation speakers'
-    UAR averaged over the ways a user meets the model (val_probs: {mode: {kind: probabilities}}, val_labels:
+def fusion_weight(val_probs: dict, val_labels: dict, classes: list[str], image_kind: str = "image",
+                  how: str = "product") -> tuple[float, dict]:
+    """The image branch's weight w in the fusion `how` (pipeline.zoo.fusion.combine) that maximises the validation
+    speakers' UAR averaged over the ways a user meets the model (val_probs: {mode: {kind: probabilities}}, val_labels:
     {mode: labels}), so one weight serves a file of a stranger as well as an enrolled speaker; ties: the
     weight nearest 0.5, an even mix. Returns it and the mean UAR of every weight tried."""
     from pipeline.metrics import evaluate_predictions
+    from pipeline.zoo.fusion import combine
 
     index = {c: i for i, c in enumerate(classes)}
     scores = {}
@@ -283,7 +286,7 @@ def fusion_weight(val_probs: dict, val_labels: dict, classes: list[str], image_k
             known = np.array([lab in index for lab in labels])
             truth = np.array([index[lab] for lab in labels[known]])
             (other,) = [k for k in probs if k != image_kind]
-            fused = w * probs[image_kind][known] + (1.0 - w) * probs[other][known]
+            fused = combine(w, probs[image_kind][known], probs[other][known], how)
             uars.append(evaluate_predictions(truth, fused.argmax(axis=1), classes)["uar"])
         scores[float(w)] = float(np.mean(uars))
     best = max(scores, key=lambda w: (round(scores[w], 6), -abs(w - 0.5)))
@@ -315,14 +318,14 @@ def _fit_fusion(cfg: TrainConfig, x_train: dict, train_labels, classes, x_val, v
         probs = {mode: {kind: predict_inputs(m, x[kind]) for kind, m in models.items()}
                  for mode, (_, x) in val_modes.items()}
         labels = {mode: np.asarray(val_labels)[mask] for mode, (mask, _) in val_modes.items()}
-        weight, scores = fusion_weight(probs, labels, classes)
+        weight, scores = fusion_weight(probs, labels, classes, how=cfg.fusion_combine)
         log.info("fusion: image weight %.2f chosen on %d validation files met %d ways (mean val UAR %.3f; image "
                  "alone %.3f, features alone %.3f)", weight, len(val_labels), len(val_modes), scores[weight],
                  scores[1.0], scores[0.0])
     elif weight is None:
         weight = 0.5
         log.warning("fusion: no validation speakers to choose the branches' weights on: an even mix (0.5)")
-    fused = fusion.assemble(models, float(weight))
+    fused = fusion.assemble(models, float(weight), cfg.fusion_combine)
     histories.update(fusion_weight=[float(weight)], fusion_val_uar={str(w): v for w, v in scores.items()})
     return fused, histories, seconds, 0
 
@@ -376,7 +379,7 @@ def run(params: dict) -> dict:
         cfg, x_train, train.labels, classes, x_val, val.labels if len(val) else None,
         checkpoints=CHECKPOINTS, data_id=data_id, live=live, val_modes=val_modes)
     if "fusion_weight" in history:
-        card["fusion"] = {"image_weight": history.pop("fusion_weight")[0],
+        card["fusion"] = {"image_weight": history.pop("fusion_weight")[0], "combine": cfg.fusion_combine,
                           "val_uar_by_weight": history.pop("fusion_val_uar")}
         history = {k.split("/", 1)[1]: v for k, v in history.items() if k.startswith("image/")}
     epochs_run = len(history.get("loss", []))

@@ -256,24 +256,33 @@ def test_hyperparameters_merge_and_check():
         zoo.hyperparameters("mlp", [1, 2])
 
 
-def test_fusion_averages_its_trained_branches_with_the_chosen_weight(tmp_path):
+def test_fusion_combines_its_trained_branches_with_the_chosen_weight(tmp_path):
     keras = pytest.importorskip("keras")
     from pipeline.zoo import fusion
 
     hp = zoo.hyperparameters("fusion", {"image_model": "cnn_pooled"})
     assert zoo.branches("fusion", hp) == {"image": "cnn_pooled", "compare": "functionals"}
+    assert hp["combine"] == "product"
     image = zoo.build("cnn_pooled", (16, 24, 1), N_CLASSES, zoo.hyperparameters("cnn_pooled", {}))
     feats = zoo.build("functionals", (64,), N_CLASSES, zoo.hyperparameters("functionals", {}), _norm("compare", (64,)))
-    fused = fusion.assemble({"image": image, "compare": feats}, 0.3)
     xi, _ = _data((16, 24, 1))
     xc, _ = _data((64,))
-    expected = 0.3 * keras.ops.convert_to_numpy(image(xi)) + 0.7 * keras.ops.convert_to_numpy(feats(xc))
-    got = keras.ops.convert_to_numpy(fused({"image": xi, "compare": xc}))
-    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
-    fused.save(tmp_path / "fusion.keras")
-    reloaded = zoo.load_model(tmp_path / "fusion.keras")
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded({"image": xi, "compare": xc})), got, rtol=1e-5)
-    for bad, key in (({"image_model": "mlp"}, "image_model"), ({"weight": 1.5}, "weight")):
+    pi, pf = keras.ops.convert_to_numpy(image(xi)), keras.ops.convert_to_numpy(feats(xc))
+    geometric = pi ** 0.3 * pf ** 0.7
+    references = {"mean": 0.3 * pi + 0.7 * pf, "product": geometric / geometric.sum(axis=1, keepdims=True)}
+    for how, expected in references.items():
+        fused = fusion.assemble({"image": image, "compare": feats}, 0.3, how)
+        got = keras.ops.convert_to_numpy(fused({"image": xi, "compare": xc}))
+        np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(fusion.combine(0.3, pi, pf, how), expected, rtol=1e-5, atol=1e-6)  # numpy twin
+        fused.save(tmp_path / f"fusion-{how}.keras")
+        reloaded = zoo.load_model(tmp_path / f"fusion-{how}.keras")
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(reloaded({"image": xi, "compare": xc})), got, rtol=1e-5)
+    # a branch that gives a class probability 0 vetoes it in the product without a NaN
+    veto = fusion.combine(0.5, np.array([[0.0, 0.5, 0.5]]), np.array([[0.9, 0.05, 0.05]]))
+    assert np.isfinite(veto).all() and veto[0, 0] < 1e-6 and veto.sum() == pytest.approx(1.0)
+    for bad, key in (({"image_model": "mlp"}, "image_model"), ({"weight": 1.5}, "weight"),
+                     ({"combine": "max"}, "combine")):
         with pytest.raises(ParamsError, match=f"models.fusion.{key}"):
             zoo.hyperparameters("fusion", bad)
 

@@ -307,21 +307,29 @@ def check_lengths(name: str, hp: dict, *keys: str) -> None:
 
 @keras.saving.register_keras_serializable(package="ser")
 class WeightedAverage(layers.Layer):
-    """w * first + (1 - w) * second, w fixed (late fusion of two branches' probabilities)."""
+    """Late fusion of two branches' probabilities, the first's weight w fixed: w * first + (1 - w) * second
+    (`geometric` false), or their weighted geometric mean, first^w * second^(1 - w) renormalised to sum to 1
+    (`geometric` true: the product of the two views' evidence)."""
 
-    def __init__(self, weight: float = 0.5, **kwargs):
+    def __init__(self, weight: float = 0.5, geometric: bool = False, **kwargs):
         super().__init__(dtype=kwargs.pop("dtype", "float32"), **kwargs)
         self.weight = float(weight)
+        self.geometric = bool(geometric)
 
     def call(self, inputs):
         first, second = (ops.cast(t, "float32") for t in inputs)
-        return first * self.weight + second * (1.0 - self.weight)
+        if not self.geometric:
+            return first * self.weight + second * (1.0 - self.weight)
+        tiny = float(np.finfo(np.float32).tiny)  # a probability of exactly 0 stays finite in the log
+        logits = (ops.log(ops.maximum(first, tiny)) * self.weight
+                  + ops.log(ops.maximum(second, tiny)) * (1.0 - self.weight))
+        return ops.softmax(logits, axis=-1)
 
     def compute_output_shape(self, input_shapes):
         return input_shapes[0]
 
     def get_config(self):
-        return {**super().get_config(), "weight": self.weight}
+        return {**super().get_config(), "weight": self.weight, "geometric": self.geometric}
 
 
 def frequency_mean(x):
