@@ -25,7 +25,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.fusion_weight_policy import FEATURES, IMAGE, branch_table  # noqa: E402
-from pipeline.zoo.fusion import COMBINES, combine  # noqa: E402
+from pipeline.zoo.fusion import COMBINES, DEFAULTS, combine  # noqa: E402
 
 
 def main() -> None:
@@ -35,8 +35,8 @@ def main() -> None:
     ap.add_argument("--image-run", type=Path, help="take the image model's predictions from this crossval run's "
                     "predictions.csv (the same folds and seeds) instead")
     ap.add_argument("--features", default=FEATURES, help=f"system name of the features branch ({FEATURES!r})")
-    ap.add_argument("--combine", choices=COMBINES, default=COMBINES[0],
-                    help=f"how the w grid fuses the branches (default {COMBINES[0]}, the product's)")
+    ap.add_argument("--combine", choices=COMBINES, default=DEFAULTS["combine"],
+                    help=f"how the w grid fuses the branches (default {DEFAULTS['combine']}, the product's default)")
     args = ap.parse_args()
     from pipeline.crossval import pooled_uar
 

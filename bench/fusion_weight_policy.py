@@ -36,7 +36,7 @@ import pandas as pd
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pipeline.crossval import branch_system  # noqa: E402
-from pipeline.zoo.fusion import COMBINES, combine  # noqa: E402
+from pipeline.zoo.fusion import COMBINES, DEFAULTS, combine  # noqa: E402
 
 IMAGE, FEATURES = branch_system("cnn_pooled"), branch_system("functionals")
 MODES = ("transductive", "enrolled10", "enrolled5", "cold")
@@ -75,8 +75,8 @@ def main() -> None:
     ap.add_argument("val_predictions", type=Path, nargs="+", help="val_predictions.csv of crossval runs of a fusion")
     ap.add_argument("--image", default=IMAGE, help=f"system name of the image branch ({IMAGE!r})")
     ap.add_argument("--features", default=FEATURES, help=f"system name of the features branch ({FEATURES!r})")
-    ap.add_argument("--combine", choices=COMBINES, default=COMBINES[0],
-                    help=f"how the branches are fused (default {COMBINES[0]}, the product's)")
+    ap.add_argument("--combine", choices=COMBINES, default=DEFAULTS["combine"],
+                    help=f"how the branches are fused (default {DEFAULTS['combine']}, the product's default)")
     args = ap.parse_args()
     from pipeline.crossval import pooled_uar
 
