@@ -47,6 +47,7 @@ class TrainConfig:
     normalisation: str = "none"  # speaker | population | utterance | none (pipeline/normalisation.py)
     normalisation_scale: str = "speaker"  # a speaker's std divides its rows, or the population's
     normalisation_shrinkage: bool = False  # under min_clips clips, a speaker's mean shrunk towards the population's
+    prior_correction: bool = False  # the trained model's probabilities divided by the training class frequencies
     distribution: str = "auto"  # auto | none | data_parallel (pipeline/distribute.py)
     branches: dict = field(default_factory=dict)  # fusion: {input kind: TrainConfig of that branch's model}
     fusion_weight: float | None = None  # fusion: the image branch's weight; None = chosen on validation
@@ -69,8 +70,8 @@ class TrainConfig:
             branches[kind] = cls.from_params(dict(params, model=branch))
         t = section(params, "train", keys=("epochs", "batch_size", "learning_rate", "schedule", "normalisation",
                                            "normalisation_scale", "normalisation_shrinkage", "patience",
-                                           "reduce_lr_patience", "class_weights", "seed", "mixed_precision",
-                                           "distribution", "augment"))
+                                           "reduce_lr_patience", "class_weights", "prior_correction", "seed",
+                                           "mixed_precision", "distribution", "augment"))
         aug = section(t, "augment", prefix="train", keys=("time_shift", "noise_std", "specaugment", "freq_masks",
                                                           "time_masks", "max_mask", "mixup"))
         mp = t.get("mixed_precision", "auto")
@@ -86,6 +87,7 @@ class TrainConfig:
             patience=number(t, "patience", "train", default=6, lo=1, integer=True),
             reduce_lr_patience=number(t, "reduce_lr_patience", "train", default=3, lo=1, integer=True),
             class_weights=boolean(t, "class_weights", "train", False),
+            prior_correction=boolean(t, "prior_correction", "train", False),
             seed=number(t, "seed", "train", default=42, lo=0, hi=2 ** 32 - 1, integer=True),
             mixed_precision=mp,
             augment=SpecAugmentConfig(
@@ -130,6 +132,17 @@ def class_order(train_labels: np.ndarray) -> list[str]:
     return [lab for lab in TARGET_LABELS if lab in present]
 
 
+def class_prior(labels: np.ndarray, classes: list[str], class_weights: bool = False) -> np.ndarray:
+    """The class frequencies a model learns from its training rows, which train.prior_correction divides out:
+    each class's share of the rows, or equal shares when class weights already even them out (a class without
+    rows counts as one row, so nothing is divided by zero)."""
+    if class_weights:
+        return np.full(len(classes), 1.0 / len(classes))
+    counts = np.array([np.sum(np.asarray(labels) == c) for c in classes], dtype=np.float64)
+    counts = np.maximum(counts, 1.0)
+    return counts / counts.sum()
+
+
 def feature_norm(x: np.ndarray):
     """(mean, variance) per feature over the training set, for the zoo's Normalization layer."""
     flat = x.reshape(len(x), -1) if x.ndim > 2 else x
@@ -165,7 +178,11 @@ def build_card(cfg: TrainConfig, kinds: tuple, classes: list[str], train, settin
                             "too few to learn how far to trust a few clips; a speaker with under %d clips gets the "
                             "population's statistics", norm.min_clips)
         inputs[kind] = (raw.shape[1:], norm)
-    return model_card.make(cfg.model, classes, inputs, settings)
+    card = model_card.make(cfg.model, classes, inputs, settings)
+    if cfg.prior_correction:  # what the model's probabilities were divided by (fit): the card says so
+        prior = class_prior(train.labels, classes, cfg.class_weights)
+        card["prior_correction"] = {"training_prior": {c: round(float(v), 6) for c, v in zip(classes, prior)}}
+    return card
 
 
 def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list[str],
@@ -255,6 +272,10 @@ def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list
         state_file = checkpoints / "state.json"
         saved = json.loads(state_file.read_text()) if state_file.exists() else {}
         write_json(state_file, dict(saved, done=True, fingerprint=fingerprint))
+    if cfg.prior_correction:  # after training: the loss stays the plain cross-entropy (blocks.PriorCorrection)
+        from pipeline.zoo.blocks import divide_by_prior
+
+        model = divide_by_prior(model, class_prior(train_labels, classes, cfg.class_weights))
     return model, dict(history.history), seconds, initial_epoch
 
 

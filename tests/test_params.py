@@ -147,5 +147,5 @@ def test_a_typo_fails_python_m_pipeline_split_in_a_second(tmp_path):
         "error: params.yaml: train.normalsation: unknown key (did you mean normalisation?); train takes: epochs, "
         "batch_size, learning_rate, schedule, normalisation, normalisation_scale, normalisation_shrinkage, patience, "
         "reduce_lr_patience, "
-        "class_weights, seed, mixed_precision, distribution, augment"], proc.stderr
+        "class_weights, prior_correction, seed, mixed_precision, distribution, augment"], proc.stderr
     assert seconds < 10, f"{seconds:.1f} s"  # a second or two (imports); no stage work

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace as dataclasses_replace
 from pathlib import Path
 
 import numpy as np
@@ -285,6 +286,40 @@ def test_fusion_combines_its_trained_branches_with_the_chosen_weight(tmp_path):
                      ({"combine": "max"}, "combine")):
         with pytest.raises(ParamsError, match=f"models.fusion.{key}"):
             zoo.hyperparameters("fusion", bad)
+
+
+def test_prior_correction_divides_the_trained_probabilities_by_the_training_class_frequencies(tmp_path):
+    keras = pytest.importorskip("keras")
+    import yaml
+
+    from pipeline.train import TrainConfig, build_card, class_prior, fit
+
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params = dict(params, model="functionals", train=dict(params["train"], epochs=1, prior_correction=True))
+    cfg = TrainConfig.from_params(params)
+    labels = np.array(["angry"] * 30 + ["happy"] * 8 + ["sad"] * 10)  # anger common, as in most corpora
+    x = np.random.default_rng(0).normal(size=(len(labels), 64)).astype(np.float32)
+    classes = ["angry", "happy", "sad"]
+    prior = class_prior(labels, classes)
+    np.testing.assert_allclose(prior, [30 / 48, 8 / 48, 10 / 48])
+    model, *_ = fit(cfg, {"compare": x}, labels, classes, verbose=0)
+    plain = keras.Model(model.inputs, model.get_layer("prior_correction").input)  # the trained softmax itself
+    p, got = (keras.ops.convert_to_numpy(m(x)) for m in (plain, model))
+    expected = p / prior
+    np.testing.assert_allclose(got, expected / expected.sum(axis=1, keepdims=True), rtol=1e-5, atol=1e-7)
+    model.save(tmp_path / "balanced.keras")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(zoo.load_model(tmp_path / "balanced.keras")(x)), got,
+                               rtol=1e-6)
+    # the card says what was divided out; class weights already even the classes out, so nothing is
+    from types import SimpleNamespace
+
+    card = build_card(cfg, ("compare",), classes, SimpleNamespace(inputs={"compare": x}, labels=labels,
+                                                                  speakers=np.array(["s1", "s2"] * 24)),
+                      {"audio": {}, "features": {}})
+    assert card["prior_correction"]["training_prior"] == pytest.approx(dict(zip(classes, prior)), abs=1e-6)
+    np.testing.assert_allclose(class_prior(labels, classes, class_weights=True), [1 / 3] * 3)
+    off, *_ = fit(dataclasses_replace(cfg, prior_correction=False), {"compare": x}, labels, classes, verbose=0)
+    assert "prior_correction" not in [layer.name for layer in off.layers]
 
 
 def test_every_model_has_the_common_hyperparameters():

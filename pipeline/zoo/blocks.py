@@ -332,6 +332,37 @@ class WeightedAverage(layers.Layer):
         return {**super().get_config(), "weight": self.weight, "geometric": self.geometric}
 
 
+@keras.saving.register_keras_serializable(package="ser")
+class PriorCorrection(layers.Layer):
+    """A trained model's probabilities divided by its training set's class frequencies and renormalised: the
+    probabilities as if every class were equally common. A model trained on a corpus where anger is common
+    learns that anger is common; UAR (the mean of per-class recalls) counts every class alike, and the decision
+    that maximises it is the posterior over the prior (post-hoc logit adjustment: Menon et al., 2021, "Long-tail
+    learning via logit adjustment"). Applied after training, so the loss is the plain cross-entropy."""
+
+    def __init__(self, prior=None, **kwargs):
+        super().__init__(dtype=kwargs.pop("dtype", "float32"), **kwargs)
+        self.prior = [float(v) for v in prior]
+
+    def call(self, probs):
+        tiny = float(np.finfo(np.float32).tiny)  # a probability of exactly 0 stays finite in the log
+        log_prior = ops.convert_to_tensor(np.log(np.asarray(self.prior, np.float32)))
+        return ops.softmax(ops.log(ops.maximum(ops.cast(probs, "float32"), tiny)) - log_prior, axis=-1)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "prior": self.prior}
+
+
+def divide_by_prior(model, prior):
+    """The trained `model` (one input, one softmax output) with PriorCorrection(prior) on its output: the same
+    layers and weights, one more layer."""
+    (inputs,), (probs,) = model.inputs, model.outputs
+    return keras.Model(inputs, PriorCorrection(prior, name="prior_correction")(probs), name=model.name)
+
+
 def frequency_mean(x):
     """(batch, bands, frames, channels) -> (batch, frames, channels): the mean over the frequency axis, with
     built-in layers only (an average pool as tall as the map), so saved models reload without custom code."""
