@@ -22,6 +22,7 @@ from pipeline.errors import ParamsError, UserError
 from pipeline.io import atomic_path, write_json
 from pipeline.params import boolean, choice, load, number, section
 from pipeline.paths import CARD, CHECKPOINTS, MODEL, SPLIT_FILE, TRAIN_LIVE
+from pipeline.zoo.fusion import DEFAULTS as FUSION_DEFAULTS
 
 log = logging.getLogger("pipeline.train")
 
@@ -51,7 +52,7 @@ class TrainConfig:
     distribution: str = "auto"  # auto | none | data_parallel (pipeline/distribute.py)
     branches: dict = field(default_factory=dict)  # fusion: {input kind: TrainConfig of that branch's model}
     fusion_weight: float | None = None  # fusion: the image branch's weight; None = chosen on validation
-    fusion_combine: str = "product"  # fusion: how the branches' probabilities are combined (zoo/fusion.py)
+    fusion_combine: str = FUSION_DEFAULTS["combine"]  # fusion: how the branches combine (zoo/fusion.py)
 
     @classmethod
     def from_params(cls, params: dict) -> "TrainConfig":
@@ -105,7 +106,7 @@ class TrainConfig:
             distribution=distribute.check(t),
             branches=branches,
             fusion_weight=hp.get("weight"),
-            fusion_combine=hp.get("combine", "product"),
+            fusion_combine=hp.get("combine", FUSION_DEFAULTS["combine"]),
         )
 
     def set_precision_policy(self, gpu: bool) -> None:
@@ -290,7 +291,7 @@ FUSION_WEIGHTS = np.round(np.linspace(0.0, 1.0, 21), 2)  # the image branch's sh
 
 
 def fusion_weight(val_probs: dict, val_labels: dict, classes: list[str], image_kind: str = "image",
-                  how: str = "product") -> tuple[float, dict]:
+                  how: str = FUSION_DEFAULTS["combine"]) -> tuple[float, dict]:
     """The image branch's weight w in the fusion `how` (pipeline.zoo.fusion.combine) that maximises the validation
     speakers' UAR averaged over the ways a user meets the model (val_probs: {mode: {kind: probabilities}}, val_labels:
     {mode: labels}), so one weight serves a file of a stranger as well as an enrolled speaker; ties: the

@@ -55,7 +55,8 @@ def build(input_shape, n_classes: int, hp: dict, norm=None):
     raise ParamsError("model", "fusion is assembled from its trained branches (pipeline/train.py), not built")
 
 
-def combine(image_weight: float, p_image: np.ndarray, p_features: np.ndarray, how: str = "product") -> np.ndarray:
+def combine(image_weight: float, p_image: np.ndarray, p_features: np.ndarray,
+            how: str = DEFAULTS["combine"]) -> np.ndarray:
     """The fused probabilities of two branches' (rows, classes) probabilities, as the assembled model's output
     layer computes them (numpy, for choosing the weight on validation rows and for the bench scripts)."""
     p_image, p_features = np.asarray(p_image, np.float64), np.asarray(p_features, np.float64)
@@ -68,7 +69,7 @@ def combine(image_weight: float, p_image: np.ndarray, p_features: np.ndarray, ho
     return fused / fused.sum(axis=-1, keepdims=True)
 
 
-def assemble(models: dict, image_weight: float, how: str = "product"):
+def assemble(models: dict, image_weight: float, how: str = DEFAULTS["combine"]):
     """{input kind: trained branch model} -> one model of those inputs whose output is the branches'
     probabilities fused by `how` (combine) with the image branch's weight."""
     import keras
