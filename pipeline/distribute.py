@@ -116,7 +116,7 @@ def divisible(sequence, n_samples: int, batch_size: int, devices: Devices | None
 
     class DivisibleBatches(keras.utils.PyDataset):
         def __init__(self):
-            super().__init__()
+            super().__init__(workers=sequence.workers, max_queue_size=sequence.max_queue_size)
 
         def __len__(self):
             return n_batches

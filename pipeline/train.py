@@ -205,7 +205,7 @@ def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list
     import keras
 
     from pipeline import distribute, zoo
-    from pipeline.dataset import make_sequence, one_hot
+    from pipeline.dataset import TRAINING_BATCH_THREADS, make_sequence, one_hot
     from pipeline.model_card import as_model_input
 
     if cfg.branches:
@@ -243,10 +243,13 @@ def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list
         per_class = len(y_train) / (len(classes) * np.maximum(counts, 1))
         weights = (y_train * per_class).sum(axis=1).astype(np.float32)
     train_seq = make_sequence(x_only, y_train, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                              augment=_augment_for(cfg, kind), sample_weight=weights, initial_epoch=initial_epoch)
+                              augment=_augment_for(cfg, kind), sample_weight=weights, initial_epoch=initial_epoch,
+                              workers=TRAINING_BATCH_THREADS)
     train_seq = distribute.divisible(train_seq, n_train, cfg.batch_size)  # [distribute] last batch
     val_seq = None
-    if has_val:
+    # the validation loss each epoch: for early stopping, or for someone watching (dvclive's curves, printed
+    # progress); crossval's trainings on a fixed schedule score their validation speakers once, afterwards
+    if has_val and (cfg.schedule == "plateau" or live is not None or verbose > 0):
         known = np.isin(val_labels, classes)
         if not known.all():
             log.warning("%d val files have labels unseen in training; left out of validation", (~known).sum())

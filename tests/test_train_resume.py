@@ -79,3 +79,24 @@ def test_other_params_start_afresh(tmp_path):
     other = dataclasses.replace(_config(), seed=7)
     _, _, _, start = fit(other, {"utterance": x}, y, classes, {"utterance": xv}, yv, checkpoints=tmp_path, verbose=0)
     assert start == 0
+
+
+def test_a_training_is_the_same_whatever_the_count_of_batch_threads(monkeypatch):
+    """Threads prepare the next batches while the model trains (dataset.TRAINING_BATCH_THREADS): each batch,
+    its augmentation and its mixup depend only on (seed, epoch, index), so the losses equal a run without them."""
+    pytest.importorskip("keras")
+    from pipeline import dataset
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(40, 32, 32, 1)).astype(np.float32)
+    labels = np.array(["angry", "sad", "happy", "neutral"] * 10)
+    x[labels == "angry", :8] += 1.0
+    params = dict(PARAMS, model="cnn_pooled", train=dict(PARAMS["train"], epochs=3, batch_size=8))
+    cfg = TrainConfig.from_params(params)
+    assert cfg.augment.specaugment and cfg.augment.mixup > 0  # the recipe's random draws are in play
+    losses = {}
+    for threads in (1, 2):
+        monkeypatch.setattr(dataset, "TRAINING_BATCH_THREADS", threads)
+        _, history, _, _ = fit(cfg, {"image": x}, labels, ["angry", "happy", "neutral", "sad"], verbose=0)
+        losses[threads] = history["loss"]
+    assert losses[2] == pytest.approx(losses[1], rel=1e-5)
