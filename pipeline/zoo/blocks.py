@@ -305,6 +305,12 @@ def check_lengths(name: str, hp: dict, *keys: str) -> None:
                           f"needs one entry per {keys[0]} ({lengths[keys[0]]}), got {lengths[keys[1]]}")
 
 
+def log_probs(probs):
+    """log of probabilities, floored at float32's smallest normal number: a probability of exactly 0 stays
+    finite in the log (the geometric fusion, the prior correction)."""
+    return ops.log(ops.maximum(ops.cast(probs, "float32"), float(np.finfo(np.float32).tiny)))
+
+
 @keras.saving.register_keras_serializable(package="ser")
 class WeightedAverage(layers.Layer):
     """Late fusion of two branches' probabilities, the first's weight w fixed: w * first + (1 - w) * second
@@ -320,10 +326,7 @@ class WeightedAverage(layers.Layer):
         first, second = (ops.cast(t, "float32") for t in inputs)
         if not self.geometric:
             return first * self.weight + second * (1.0 - self.weight)
-        tiny = float(np.finfo(np.float32).tiny)  # a probability of exactly 0 stays finite in the log
-        logits = (ops.log(ops.maximum(first, tiny)) * self.weight
-                  + ops.log(ops.maximum(second, tiny)) * (1.0 - self.weight))
-        return ops.softmax(logits, axis=-1)
+        return ops.softmax(log_probs(first) * self.weight + log_probs(second) * (1.0 - self.weight), axis=-1)
 
     def compute_output_shape(self, input_shapes):
         return input_shapes[0]
@@ -340,14 +343,13 @@ class PriorCorrection(layers.Layer):
     that maximises it is the posterior over the prior (post-hoc logit adjustment: Menon et al., 2021, "Long-tail
     learning via logit adjustment"). Applied after training, so the loss is the plain cross-entropy."""
 
-    def __init__(self, prior=None, **kwargs):
+    def __init__(self, prior, **kwargs):
         super().__init__(dtype=kwargs.pop("dtype", "float32"), **kwargs)
         self.prior = [float(v) for v in prior]
 
     def call(self, probs):
-        tiny = float(np.finfo(np.float32).tiny)  # a probability of exactly 0 stays finite in the log
         log_prior = ops.convert_to_tensor(np.log(np.asarray(self.prior, np.float32)))
-        return ops.softmax(ops.log(ops.maximum(ops.cast(probs, "float32"), tiny)) - log_prior, axis=-1)
+        return ops.softmax(log_probs(probs) - log_prior, axis=-1)
 
     def compute_output_shape(self, input_shape):
         return input_shape
