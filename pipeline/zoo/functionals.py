@@ -21,7 +21,11 @@ DEFAULTS = {
     "optimizer": "adam",
     "learning_rate": 0.001,
     "batch_size": 32,
+    # the read-out's starting weights: zeros (a linear read-out's loss is convex, so nothing needs breaking) or
+    # glorot_uniform (Keras' default: random directions among 6,373 inputs that ~400 clips never correct)
+    "readout_init": "glorot_uniform",
 }
+CHOICES = {"readout_init": ("zeros", "glorot_uniform")}
 
 
 def build(input_shape: tuple, n_classes: int, hp: dict, norm: tuple | None = None):
@@ -34,5 +38,5 @@ def build(input_shape: tuple, n_classes: int, hp: dict, norm: tuple | None = Non
     if hp["hidden_size"]:
         x = blocks.dense_layers(x, hp, [hp["hidden_size"]])
     outputs = keras.layers.Dense(n_classes, activation="softmax", dtype="float32", name="emotion",
-                                 kernel_regularizer=blocks.regularizer(hp))(x)
+                                 kernel_initializer=hp["readout_init"], kernel_regularizer=blocks.regularizer(hp))(x)
     return keras.Model(inputs, outputs, name=NAME)
