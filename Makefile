@@ -47,6 +47,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_render.py --files 200
 	$(BIN)/python bench/bench_stages.py --sizes 1000 4000 16000
 	$(BIN)/python bench/bench_train_input.py
+	$(BIN)/python bench/bench_fit_epoch.py
 	$(BIN)/python bench/bench_dask.py --files 1000
 
 clean-venv:

@@ -8,7 +8,7 @@ size of an EmoDB fold (372 training clips, 45 validation clips, 64 bands x 301 f
 for the time), with params.yaml's branch settings (augmentation, mixup, batch size), in four ways, alternated so
 that a slow spell of the machine falls on all of them:
 
-  batch threads 1 or 2:  threads preparing the next batches while the model trains
+  batch threads 1 or 2:  threads preparing the next augmented batches while the model trains
                          (pipeline.dataset.TRAINING_BATCH_THREADS; 1 = in turn with the training step);
   validation each epoch: the validation loss after every epoch (what the train stage logs for dvclive; crossval
                          scores its validation speakers once, after training).
