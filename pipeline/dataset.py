@@ -215,8 +215,8 @@ def mixup(xs: dict, y: np.ndarray, alpha: float, rng: np.random.Generator) -> tu
 
 # Threads that prepare an augmented training epoch's next batches (time shift, masks, mixup) while the model
 # trains on the last one; each batch depends only on (seed, epoch, index), so they come out the same with any
-# count of them. cnn_pooled on an EmoDB fold, 2 cores: 1.9-2.0 s an epoch against 2.2-2.5 s in turn
-# (bench/bench_fit_epoch.py); a batch of features, a slice, is quicker made in turn (train.fit).
+# count of them. cnn_pooled on an EmoDB fold, 2 cores: 1.8-2.0 s an epoch against 2.2-2.5 s made in turn
+# (docs/performance.md); a batch of features, a slice, is quicker made in turn (train.fit).
 TRAINING_BATCH_THREADS = 2
 
 

@@ -21,8 +21,8 @@ DEFAULTS = {
     "optimizer": "adam",
     "learning_rate": 0.001,
     "batch_size": 32,
-    # the read-out's starting weights: zeros (a linear read-out's loss is convex, so nothing needs breaking) or
-    # glorot_uniform (Keras' default: random directions among 6,373 inputs that ~400 clips never correct)
+    # the read-out's starting weights: glorot_uniform (Keras' default) or zeros (a linear read-out's loss is
+    # convex, so no symmetry needs breaking, and no random start to carry): docs/recipe.md
     "readout_init": "glorot_uniform",
 }
 CHOICES = {"readout_init": ("zeros", "glorot_uniform")}
