@@ -48,6 +48,7 @@ def main(argv=None) -> dict:
     import keras
 
     from pipeline import dataset
+    from pipeline.io import write_json
     from pipeline.train import TrainConfig, fit
 
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
@@ -85,8 +86,7 @@ def main(argv=None) -> dict:
               "seconds_per_epoch": {way: round(float(np.median(t)), 3) for way, t in times.items()},
               "spread": {way: [round(float(min(t)), 3), round(float(max(t)), 3)] for way, t in times.items()},
               "after_over_before": round(float(np.median(times[list(WAYS)[-1]])) / before, 3)}
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2))
+    write_json(args.out, result)
     print(json.dumps(result, indent=2))
     return result
 
