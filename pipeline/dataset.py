@@ -215,20 +215,25 @@ def mixup(xs: dict, y: np.ndarray, alpha: float, rng: np.random.Generator) -> tu
 
 # Threads that prepare an augmented training epoch's next batches (time shift, masks, mixup) while the model
 # trains on the last one; each batch depends only on (seed, epoch, index), so they come out the same with any
-# count of them. cnn_pooled on an EmoDB fold, 2 cores: 1.8-2.0 s an epoch against 2.2-2.5 s made in turn
-# (docs/performance.md); a batch of features, a slice, is quicker made in turn (train.fit).
+# count of them. cnn_pooled on an EmoDB fold, 2 cores: 1.8-2.0 s an epoch against 2.2-2.5 s made in turn; a
+# batch without augmentation (features: a slice) is quicker made in turn, 2.7 s a functionals training against
+# 6.6 s with the threads' hand-over (docs/performance.md).
 TRAINING_BATCH_THREADS = 2
 
 
 def make_sequence(x, y: np.ndarray | None, batch_size: int, *, shuffle: bool, seed: int,
                   augment: SpecAugmentConfig | None = None, sample_weight: np.ndarray | None = None,
-                  workers: int = 1, initial_epoch: int = 0):
+                  workers: int | None = None, initial_epoch: int = 0):
     """A keras.utils.PyDataset yielding (x, y[, w]) float32 batches. x: one array, or {input name: array}
     for a model of several inputs. uint8 arrays (the papers' images) are scaled to 0..1 per batch; other
     arrays are the model's values already (normalised). With `augment`, the spectrogram augmentation goes to
     the input named "image" (or a bare 4-D array: pass augment only for images) and mixup to every input. The order and augmentation of epoch e depend only on (seed, e): a
-    resumed run continues the sequence."""
+    resumed run continues the sequence. `workers`: threads making batches ahead; None = TRAINING_BATCH_THREADS
+    for augmented batches, else 1 (in turn with the training step)."""
     import keras
+
+    if workers is None:
+        workers = TRAINING_BATCH_THREADS if augment is not None else 1
 
     named = isinstance(x, dict)
     xs = x if named else {"x": x}

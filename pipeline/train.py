@@ -205,7 +205,7 @@ def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list
     import keras
 
     from pipeline import distribute, zoo
-    from pipeline.dataset import TRAINING_BATCH_THREADS, make_sequence, one_hot
+    from pipeline.dataset import make_sequence, one_hot
     from pipeline.model_card import as_model_input
 
     if cfg.branches:
@@ -243,10 +243,8 @@ def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list
         per_class = len(y_train) / (len(classes) * np.maximum(counts, 1))
         weights = (y_train * per_class).sum(axis=1).astype(np.float32)
     augment = _augment_for(cfg, kind)
-    # threads only where a batch takes work to make: handing batches over costs more than slicing features
     train_seq = make_sequence(x_only, y_train, cfg.batch_size, shuffle=True, seed=cfg.seed, augment=augment,
-                              sample_weight=weights, initial_epoch=initial_epoch,
-                              workers=TRAINING_BATCH_THREADS if augment is not None else 1)
+                              sample_weight=weights, initial_epoch=initial_epoch)
     train_seq = distribute.divisible(train_seq, n_train, cfg.batch_size)  # [distribute] last batch
     val_seq = None
     # the validation loss each epoch: for early stopping, or for someone watching (dvclive's curves, printed

@@ -100,3 +100,6 @@ def test_a_training_is_the_same_whatever_the_count_of_batch_threads(monkeypatch)
         _, history, _, _ = fit(cfg, {"image": x}, labels, ["angry", "happy", "neutral", "sad"], verbose=0)
         losses[threads] = history["loss"]
     assert losses[2] == pytest.approx(losses[1], rel=1e-5)
+    # the threads work only where a batch takes work to make (augmented); a slice of features is made in turn
+    assert dataset.make_sequence(x, None, 8, shuffle=True, seed=0, augment=cfg.augment).workers == 2
+    assert dataset.make_sequence(x[:, :, 0, 0], None, 8, shuffle=True, seed=0).workers == 1
