@@ -21,9 +21,10 @@ DEFAULTS = {
     "optimizer": "adam",
     "learning_rate": 0.001,
     "batch_size": 32,
-    # the read-out's starting weights: glorot_uniform (Keras' default) or zeros (a linear read-out's loss is
-    # convex, so no symmetry needs breaking, and no random start to carry): docs/recipe.md
-    "readout_init": "glorot_uniform",
+    # the read-out's starting weights: zeros (a linear read-out's loss is convex, so no symmetry needs breaking;
+    # a random start adds directions among the 6,373 inputs that a few hundred clips do not undo, and most of the
+    # spread between seeds: docs/recipe.md) or glorot_uniform (Keras' default, this model's until 2026-12-05)
+    "readout_init": "zeros",
 }
 CHOICES = {"readout_init": ("zeros", "glorot_uniform")}
 
