@@ -229,6 +229,11 @@ class AudioConfig:
         )
 
 
+def mono(samples: np.ndarray) -> np.ndarray:
+    """Samples as read -> float32 mono in [-1, 1], nothing else done (no trim, resampling or level change)."""
+    return _as_float_mono(samples)
+
+
 def _as_float_mono(samples: np.ndarray) -> np.ndarray:
     """Any (frames,) or (frames, channels) int/float array -> float32 mono in [-1, 1]."""
     x = np.asarray(samples)

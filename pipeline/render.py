@@ -75,14 +75,17 @@ def render_item(job: tuple) -> dict:
     """Worker: (plan row, kinds) -> {"outputs": {kind: PNG bytes or float32 array}}, or {'error': reason}.
     Never raises."""
     from pipeline import audio, features
-    from pipeline.speech import speech_of
+    from pipeline.speech import recording_of, speech_of
 
     row, kinds = job
     acfg = _STATE["audio"]
     try:
         speech = speech_of(row["path"], acfg, row["augmentation"])
         window = audio.fit(speech, acfg.n_samples)
-        out = features.outputs(window, acfg.sample_rate, _STATE["features"], kinds, speech)
+        # the baseline's eGeMAPS over the recording as read; a training copy has none of its own (its speech)
+        recording = (recording_of(row["path"]) if not row["augmented"]
+                     and any(k in features.RECORDING_KINDS for k in kinds) else None)
+        out = features.outputs(window, acfg.sample_rate, _STATE["features"], kinds, speech, recording)
     except Exception as exc:  # one bad file is quarantined, never fatal
         return {"error": f"{type(exc).__name__}: {exc}"}
     return {"outputs": {k: v if k == "image" else np.asarray(v, dtype=np.float32) for k, v in out.items()}}

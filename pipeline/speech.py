@@ -20,3 +20,9 @@ def speech_of(path, cfg: audio.AudioConfig, augmentation: str = "") -> np.ndarra
 
         y = apply_recorded(y, cfg.sample_rate, augmentation, peak=1.0 if cfg.peak_normalise else None)
     return y
+
+
+def recording_of(path) -> tuple[np.ndarray, int]:
+    """The file as read: mono samples at its own rate, nothing else done (features.RECORDING_KINDS)."""
+    samples, sr = audio.read(path)
+    return audio.mono(samples), int(sr)

@@ -133,12 +133,15 @@ def test_feature_models_get_their_column_even_when_params_do_not_ask(tmp_path):
 def test_a_functionals_model_reads_the_whole_trimmed_recording_as_render_does(tmp_path):
     path = tmp_path / "long.wav"
     sf.write(path, speech_like(5.0, 22050), 22050)  # longer than the 3-s window
-    acfg, fcfg = configs(PARAMS, "egemaps")
+    acfg, fcfg = configs(PARAMS, "compare")
     assert fcfg.functionals_on == "speech"
-    prepared = prepare(path, acfg, fcfg, "egemaps")
+    prepared = prepare(path, acfg, fcfg, ("compare", "egemaps"))
     samples, sr = audio.read(path)
     speech = audio.prepare(samples, sr, acfg)
     assert len(prepared.windows) == 1 and len(speech) > acfg.n_samples  # one input per file, not per window
-    expected = features.smile_functionals(speech, acfg.sample_rate, "egemaps")
+    expected = features.smile_functionals(speech, acfg.sample_rate, "compare")
+    np.testing.assert_array_equal(prepared.windows[0]["compare"], expected)
+    # eGeMAPS (the baseline's input) over the recording as read, at its own 22.05 kHz, as render takes it
+    expected = features.smile_functionals(audio.mono(samples), sr, "egemaps")
     np.testing.assert_array_equal(prepared.windows[0]["egemaps"], expected)
     assert prepared.clip is prepared.windows[0]  # the speaker statistics count it once, as training does

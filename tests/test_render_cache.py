@@ -130,7 +130,7 @@ def test_every_feature_setting_is_in_the_key_of_the_outputs_it_changes():
     changed = keys(a=dataclasses.replace(acfg, duration=2.0))
     assert {k for k in base if changed[k] != base[k]} == {"image", "mfcc", "vector", "utterance"}
     changed = keys(f=dataclasses.replace(fcfg, functionals_on="window"))
-    assert {k for k in base if changed[k] != base[k]} == {"compare", "egemaps"}
+    assert {k for k in base if changed[k] != base[k]} == {"compare"}  # eGeMAPS: the recording as read
     for other in (keys(code="d"), keys(source="t"), keys(augmentation='{"pitch_shift": {"semitones": 1.0}}'),
                   keys(a=dataclasses.replace(acfg, top_db=20.0))):
         assert all(other[k] != base[k] for k in base)
@@ -167,21 +167,35 @@ def test_the_cache_is_a_few_parquet_files_and_merges_when_there_are_many(tmp_pat
 
 
 def test_functionals_are_taken_over_the_trimmed_speech_not_the_padding(project):
-    render.run(dict(params(), model="cnn"))
+    render.run(dict(params(), model="functionals"))
     table = pd.read_parquet(render.SHARDS / "ravdess-00000.parquet")
     acfg = AudioConfig.from_params(PARAMS)
     row = table[table["item_id"] == "ravdess_03-01-04-01-01-01-13"].iloc[0]  # a 2-s file: 1 s of padding
     speech = speech_of(row["source_path"], acfg)
     window = audio.fit(speech, acfg.n_samples)
     assert len(speech) < len(window)
-    np.testing.assert_array_equal(row["x_egemaps"], features.smile_functionals(speech, 16000, "egemaps"))
-    over_window = features.smile_functionals(window, 16000, "egemaps")
-    assert not np.allclose(row["x_egemaps"], over_window)
+    np.testing.assert_array_equal(row["x_compare"], features.smile_functionals(speech, 16000, "compare"))
+    over_window = features.smile_functionals(window, 16000, "compare")
+    assert not np.allclose(row["x_compare"], over_window)
     # functionals_on: window keeps the old way (the padded or cut window)
-    render.run(dict(params(functionals_on="window"), model="cnn"))
+    render.run(dict(params(functionals_on="window"), model="functionals"))
     table = pd.read_parquet(render.SHARDS / "ravdess-00000.parquet")
     row = table[table["item_id"] == "ravdess_03-01-04-01-01-01-13"].iloc[0]
-    np.testing.assert_array_equal(row["x_egemaps"], over_window)
+    np.testing.assert_array_equal(row["x_compare"], over_window)
+
+
+def test_the_baselines_egemaps_is_taken_over_the_recording_as_read(project):
+    """The field computes eGeMAPS on the files as they come (their rate, their level, their silences): the
+    crossval baseline gets that, not our trimmed, peak-normalised 16-kHz speech."""
+    from pipeline.speech import recording_of
+
+    render.run(dict(params(), model="cnn"))
+    table = pd.read_parquet(render.SHARDS / "ravdess-00000.parquet")
+    row = table[table["item_id"] == "ravdess_03-01-04-01-01-01-13"].iloc[0]
+    samples, sr = recording_of(row["source_path"])
+    np.testing.assert_array_equal(row["x_egemaps"], features.smile_functionals(samples, sr, "egemaps"))
+    speech = speech_of(row["source_path"], AudioConfig.from_params(PARAMS))
+    assert not np.allclose(row["x_egemaps"], features.smile_functionals(speech, 16000, "egemaps"))
 
 
 def test_shards_without_the_baselines_column_say_so_and_blame_no_model(project):
