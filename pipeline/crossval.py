@@ -21,7 +21,8 @@ For each fold and each seed of `crossval.seeds`:
      cold (no statistics of the speaker, one file of a stranger). A fusion's branches are scored alone too.
 The baseline (`crossval.baseline`): openSMILE eGeMAPSv02 functionals + an RBF SVM (C=10), the field's
 30-second reference, trained on the same folds' non-test speakers, with features standardised on the
-training speakers and, as a second figure, per speaker.
+training speakers and, as a second figure, per speaker. Its eGeMAPS is taken over each recording as read (its
+own rate, no trim or level change), as the field computes it (features.RECORDING_KINDS).
 
 Why a stage and not a queue of `dvc exp run -S split.fold=...` experiments: one process loads and decodes the
 shards once and imports Keras once for all K x S trainings, and its result is one metrics file that
