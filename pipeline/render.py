@@ -80,12 +80,12 @@ def render_item(job: tuple) -> dict:
     row, kinds = job
     acfg = _STATE["audio"]
     try:
-        speech = speech_of(row["path"], acfg, row["augmentation"])
+        recording = recording_of(row["path"])
+        speech = speech_of(row["path"], acfg, row["augmentation"], recording)
         window = audio.fit(speech, acfg.n_samples)
         # the baseline's eGeMAPS over the recording as read; a training copy has none of its own (its speech)
-        recording = (recording_of(row["path"]) if not row["augmented"]
-                     and any(k in features.RECORDING_KINDS for k in kinds) else None)
-        out = features.outputs(window, acfg.sample_rate, _STATE["features"], kinds, speech, recording)
+        out = features.outputs(window, acfg.sample_rate, _STATE["features"], kinds, speech,
+                               None if row["augmented"] else recording)
     except Exception as exc:  # one bad file is quarantined, never fatal
         return {"error": f"{type(exc).__name__}: {exc}"}
     return {"outputs": {k: v if k == "image" else np.asarray(v, dtype=np.float32) for k, v in out.items()}}

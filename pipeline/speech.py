@@ -8,12 +8,14 @@ import numpy as np
 from pipeline import audio
 
 
-def speech_of(path, cfg: audio.AudioConfig, augmentation: str = "") -> np.ndarray:
+def speech_of(path, cfg: audio.AudioConfig, augmentation: str = "",
+              recording: tuple[np.ndarray, int] | None = None) -> np.ndarray:
     """The file read and prepared (mono, trimmed, resampled, peak-normalised), then its recorded augmentation
     (a JSON record of the render plan; '' for an original); not yet fitted to the window (audio.fit does that).
     The utterance functionals are taken over this, the spectrogram over its fitted window. Augmenting after the
-    trim cuts a copy exactly like its original, whatever the recording's level."""
-    samples, sr = audio.read(path)
+    trim cuts a copy exactly like its original, whatever the recording's level. `recording`: the file as
+    recording_of read it, so that a caller who needs both reads it once."""
+    samples, sr = recording if recording is not None else audio.read(path)
     y = audio.prepare(samples, sr, cfg)
     if augmentation:
         from pipeline.augment import apply_recorded
