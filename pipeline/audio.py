@@ -230,12 +230,8 @@ class AudioConfig:
 
 
 def mono(samples: np.ndarray) -> np.ndarray:
-    """Samples as read -> float32 mono in [-1, 1], nothing else done (no trim, resampling or level change)."""
-    return _as_float_mono(samples)
-
-
-def _as_float_mono(samples: np.ndarray) -> np.ndarray:
-    """Any (frames,) or (frames, channels) int/float array -> float32 mono in [-1, 1]."""
+    """Any (frames,) or (frames, channels) int/float array -> float32 mono in [-1, 1], nothing else done (no
+    trim, resampling or level change)."""
     x = np.asarray(samples)
     if x.dtype.kind == "u":  # unsigned PCM is offset binary: 128 is silence for 8-bit
         info = np.iinfo(x.dtype)
@@ -318,7 +314,7 @@ def prepare(samples: np.ndarray, sr: int, cfg: AudioConfig) -> np.ndarray:
     normalising first or last gives the same cut; normalising last makes the output peak exactly 1.0
     (a resampler can overshoot a little). The result is float32 of any length (empty when all silent).
     """
-    y = _as_float_mono(samples)
+    y = mono(samples)
     sr = int(sr)
     if sr <= 0:
         raise ValueError(f"bad sample rate {sr}")

@@ -242,9 +242,8 @@ def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list
         counts = y_train.sum(axis=0)
         per_class = len(y_train) / (len(classes) * np.maximum(counts, 1))
         weights = (y_train * per_class).sum(axis=1).astype(np.float32)
-    augment = _augment_for(cfg, kind)
-    train_seq = make_sequence(x_only, y_train, cfg.batch_size, shuffle=True, seed=cfg.seed, augment=augment,
-                              sample_weight=weights, initial_epoch=initial_epoch)
+    train_seq = make_sequence(x_only, y_train, cfg.batch_size, shuffle=True, seed=cfg.seed,
+                              augment=_augment_for(cfg, kind), sample_weight=weights, initial_epoch=initial_epoch)
     train_seq = distribute.divisible(train_seq, n_train, cfg.batch_size)  # [distribute] last batch
     val_seq = None
     # the validation loss each epoch: for early stopping, or for someone watching (dvclive's curves, printed
