@@ -83,14 +83,15 @@ def prepare(path: Path, acfg, fcfg, kinds: tuple, windows: bool = True) -> Prepa
         reason = audio.check(samples, sr, 0.0, -120.0)
         if reason:
             raise audio.AudioFormatError(reason)
-        speech = audio.prepare(samples, sr, acfg)
+        recording = (audio.mono(samples), int(sr))  # converted once: prepare's own mono of it is a no-op
+        speech = audio.prepare(*recording, acfg)
         # utterance functionals over the whole trimmed recording (eGeMAPS: over the recording as read), as
         # render takes them: one per file
         per_file = [k for k in kinds if k in features.RECORDING_KINDS
                     or (k in features.FUNCTIONAL_KINDS and fcfg.functionals_on == "speech")]
         functionals = ({k: np.asarray(v, dtype=np.float32) for k, v in
                         features.outputs(None, acfg.sample_rate, fcfg, per_file, speech,
-                                         (audio.mono(samples), int(sr))).items()} if per_file else {})
+                                         recording).items()} if per_file else {})
         per_window = tuple(k for k in kinds if k not in per_file)
         window_cfg = dataclasses.replace(fcfg, extra=tuple(k for k in fcfg.extra if k not in per_file))
 
