@@ -365,6 +365,14 @@ def divide_by_prior(model, prior):
     return keras.Model(inputs, PriorCorrection(prior, name="prior_correction")(probs), name=model.name)
 
 
+def time_mean(x):
+    """(batch, bands, frames, channels) -> (batch, bands * channels): the mean over the time axis, each band's
+    channels kept apart (position in time dropped, position in frequency kept), with built-in layers only."""
+    _, bands, frames, channels = x.shape
+    x = layers.AveragePooling2D(pool_size=(1, frames))(x)
+    return layers.Flatten()(x)
+
+
 def frequency_mean(x):
     """(batch, bands, frames, channels) -> (batch, frames, channels): the mean over the frequency axis, with
     built-in layers only (an average pool as tall as the map), so saved models reload without custom code."""

@@ -1,18 +1,20 @@
-"""A spectrogram CNN for small corpora: Conv-BN-ReLU-MaxPool blocks, then the feature map pooled (global average,
-or additive attention over time after the mean over frequency) into a softmax read-out. Pooling, not flattening:
-a flattened map ties each weight to a position in time and frequency, which on ten speakers learns the
-speakers; pooled features are position-free. Trained with the spectrogram recipe (speaker-normalised native
+"""A spectrogram CNN for small corpora: Conv-BN-ReLU-MaxPool blocks, then the feature map pooled into a softmax
+read-out: averaged over time with the frequency bands kept (the default), over the whole map, or by additive
+attention over time after the mean over frequency. Pooling, not flattening: a flattened map ties each weight to a
+position in time and frequency, which on ten speakers learns the speakers. Pooling over time only keeps where in
+frequency a pattern sits (pitch, formants, spectral balance: where emotion shows) and drops when in the clip it
+came (which says nothing about the emotion). Trained with the spectrogram recipe (speaker-normalised native
 log-mel, SpecAugment, mixup, AdamW with cosine decay: docs/recipe.md); the pooling was chosen on validation
-speakers (global average over attention)."""
+speakers (time_avg over the global average, which was chosen over attention)."""
 from __future__ import annotations
 
 NAME = "cnn_pooled"
 INPUT = "image"
-CHOICES = {"pooling": ("avg", "attention")}
+CHOICES = {"pooling": ("time_avg", "avg", "attention")}
 DEFAULTS = {
     "filters": [16, 32, 64, 128],  # one Conv2D 3x3 -> BatchNorm -> ReLU -> MaxPool2D block per entry
     "kernel_size": 3,
-    "pooling": "avg",  # avg (global average) | attention (additive, over time)
+    "pooling": "time_avg",  # time_avg (over time, the bands kept) | avg (global average) | attention (additive, over time)
     "attention_units": 64,
     "dropout": True,
     "dropout_rate": 0.3,
@@ -39,6 +41,8 @@ def build(input_shape: tuple, n_classes: int, hp: dict, norm: tuple | None = Non
         x = layers.MaxPooling2D(2, padding="same")(x)
     if hp["pooling"] == "avg":
         x = layers.GlobalAveragePooling2D()(x)
+    elif hp["pooling"] == "time_avg":  # where in frequency a pattern sits (pitch, formants, spectral tilt) kept
+        x = blocks.time_mean(x)
     else:
         x = blocks.frequency_mean(x)
         x = blocks.AttentionPooling(hp["attention_units"], name="attention")(x)
