@@ -223,13 +223,16 @@ TRAINING_BATCH_THREADS = 2
 
 def make_sequence(x, y: np.ndarray | None, batch_size: int, *, shuffle: bool, seed: int,
                   augment: SpecAugmentConfig | None = None, sample_weight: np.ndarray | None = None,
-                  workers: int | None = None, initial_epoch: int = 0):
+                  workers: int | None = None, initial_epoch: int = 0, alternative=None,
+                  alternative_share: float = 0.0):
     """A keras.utils.PyDataset yielding (x, y[, w]) float32 batches. x: one array, or {input name: array}
     for a model of several inputs. uint8 arrays (the papers' images) are scaled to 0..1 per batch; other
     arrays are the model's values already (normalised). With `augment`, the spectrogram augmentation goes to
     the input named "image" (or a bare 4-D array: pass augment only for images) and mixup to every input. The order and augmentation of epoch e depend only on (seed, e): a
     resumed run continues the sequence. `workers`: threads making batches ahead; None = TRAINING_BATCH_THREADS
-    for augmented batches, else 1 (in turn with the training step)."""
+    for augmented batches, else 1 (in turn with the training step). `alternative`: other values of the same
+    rows (x's structure; the rows normalised as a stranger's file is, train.cold_share), of which each epoch serves
+    a seeded `alternative_share` of the rows in place of x's."""
     import keras
 
     if workers is None:
@@ -238,6 +241,8 @@ def make_sequence(x, y: np.ndarray | None, batch_size: int, *, shuffle: bool, se
     named = isinstance(x, dict)
     xs = x if named else {"x": x}
     length = len(next(iter(xs.values())))
+    alts = None if alternative is None or alternative_share <= 0 else (
+        alternative if named else {"x": alternative})
 
     class ShardSequence(keras.utils.PyDataset):
         def __init__(self):
@@ -249,6 +254,8 @@ def make_sequence(x, y: np.ndarray | None, batch_size: int, *, shuffle: bool, se
         def _reorder(self):
             if shuffle:
                 self.order = np.random.default_rng([seed, self.epoch]).permutation(length)
+            if alts is not None:  # which rows this epoch serves from `alternative`: (seed, epoch) alone decide
+                self.swap = np.random.default_rng([seed, self.epoch, 1]).random(length) < alternative_share
 
         def __len__(self):
             return math.ceil(length / batch_size)
@@ -259,6 +266,9 @@ def make_sequence(x, y: np.ndarray | None, batch_size: int, *, shuffle: bool, se
             batch = {}
             for key, arr in xs.items():
                 b = arr[idx]
+                if alts is not None and self.swap[idx].any():
+                    swap = self.swap[idx]
+                    b[swap] = alts[key][idx[swap]]
                 unit = b.dtype == np.uint8
                 b = b.astype(np.float32) / 255.0 if unit else b.astype(np.float32, copy=True)
                 if augment is not None and b.ndim == 4 and key in ("image", "x"):  # not an MFCC matrix

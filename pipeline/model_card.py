@@ -53,7 +53,8 @@ def layout(kind: str, settings: dict) -> str:
 
 
 def normaliser(kind: str, mode: str, settings: dict, scale: str = "speaker",
-               shrinkage: bool = False) -> SpeakerNormaliser:
+               shrinkage: bool = False, population_weighting: str = "clips",
+               cold: str = "population") -> SpeakerNormaliser:
     """The speaker normaliser of an input kind (not fitted). The papers' 8-bit image (min-max scaled per image,
     so no level survives to normalise) is never normalised."""
     from pipeline.features import image_floor
@@ -61,7 +62,7 @@ def normaliser(kind: str, mode: str, settings: dict, scale: str = "speaker",
     if kind == "image" and not settings.get("image_scale"):
         mode = "none"
     return SpeakerNormaliser(layout=layout(kind, settings), mode=mode, scale=scale, shrinkage=shrinkage,
-                             floor=image_floor(settings.get("image_scale")) if kind == "image" else None)
+                             population_weighting=population_weighting, cold=cold, floor=image_floor(settings.get("image_scale")) if kind == "image" else None)
 
 
 def values(kind: str, raw: np.ndarray, scale: dict | None) -> np.ndarray:
@@ -204,25 +205,56 @@ def enrolment_draw(speakers: np.ndarray, n: int, seed: int) -> np.ndarray:
     return chosen
 
 
-def inputs_by_mode(raw: dict, speakers: np.ndarray, card: dict, seed: int, norms: dict | None = None) -> dict:
+NEUTRAL_MODE = "enrolled_neutral"  # enrolled on the speaker's neutral clips only, as a user enrols with everyday speech
+NEUTRAL_CLIPS = 10  # at most this many of a speaker's neutral clips enrol it (fewer where it has fewer)
+
+
+def neutral_draw(speakers: np.ndarray, labels: np.ndarray, n: int, seed: int) -> np.ndarray:
+    """bool per row: up to n of each speaker's neutral clips (all of them when it has n or fewer), seeded by the
+    seed and the speaker. What a user who enrols with everyday speech gives; a speaker with none has none."""
+    from pipeline.seeding import stable_rng
+
+    chosen = np.zeros(len(speakers), dtype=bool)
+    neutral = np.asarray(labels) == "neutral"
+    for spk in sorted(set(speakers.tolist())):
+        rows = np.flatnonzero((speakers == spk) & neutral)
+        if len(rows) > n:
+            rows = stable_rng(seed, "enrol-neutral", str(spk), str(n)).choice(rows, size=n, replace=False)
+        chosen[rows] = True
+    return chosen
+
+
+def _enrolled_inputs(raw: dict, speakers: np.ndarray, drawn: np.ndarray, card: dict, norms: dict):
+    """(rows scored, their inputs): the rows not drawn, each speaker normalised on its drawn clips' statistics
+    (a speaker with none drawn: the cold path)."""
+    statistics = {spk: speaker_statistics({k: v[drawn & (speakers == spk)] for k, v in raw.items()}, card, norms=norms)
+                  for spk in sorted(set(speakers[drawn].tolist()))}
+    who = np.array([s if s in statistics else None for s in speakers[~drawn]], dtype=object)
+    scored = {k: v[~drawn] for k, v in raw.items()}
+    return ~drawn, model_inputs(scored, card, speakers=who, statistics=statistics, norms=norms)[0]
+
+
+def inputs_by_mode(raw: dict, speakers: np.ndarray, card: dict, seed: int, norms: dict | None = None,
+                   labels: np.ndarray | None = None) -> dict:
     """The model's inputs for rows of known speakers, made the three ways a user meets the model:
     transductive (each speaker normalised on all of its clips), enrolledN (on N drawn clips of the speaker, which
     are then not scored; a speaker with N or fewer clips gets none: the cold path) and cold (no statistics of the
-    speaker: the training population's). -> {mode: (bool mask of the rows scored, their inputs)}."""
+    speaker: the training population's). With `labels`, also enrolled_neutral (NEUTRAL_MODE: on up to
+    NEUTRAL_CLIPS of the speaker's neutral clips, then not scored). -> {mode: (bool mask of the rows scored,
+    their inputs)}."""
     norms = norms or normalisers(card)
     speakers = np.asarray(speakers, dtype=object)
     every = np.ones(len(speakers), dtype=bool)
     out = {"transductive": (every, model_inputs(raw, card, speakers=speakers, norms=norms)[0]),
            "cold": (every, model_inputs(raw, card, speakers=None, norms=norms)[0])}
     for n in ENROL_CLIPS:
-        drawn = enrolment_draw(speakers, n, seed)
-        statistics = {spk: speaker_statistics({k: v[drawn & (speakers == spk)] for k, v in raw.items()}, card,
-                                              norms=norms)
-                      for spk in sorted(set(speakers[drawn].tolist()))}
-        who = np.array([s if s in statistics else None for s in speakers[~drawn]], dtype=object)
-        scored = {k: v[~drawn] for k, v in raw.items()}
-        out[f"enrolled{n}"] = (~drawn, model_inputs(scored, card, speakers=who, statistics=statistics, norms=norms)[0])
-    return {mode: out[mode] for mode in MODES}
+        out[f"enrolled{n}"] = _enrolled_inputs(raw, speakers, enrolment_draw(speakers, n, seed), card, norms)
+    modes = MODES
+    if labels is not None:
+        out[NEUTRAL_MODE] = _enrolled_inputs(raw, speakers, neutral_draw(speakers, labels, NEUTRAL_CLIPS, seed),
+                                             card, norms)
+        modes = MODES + (NEUTRAL_MODE,)
+    return {mode: out[mode] for mode in modes}
 
 
 class StatisticsAccumulator:

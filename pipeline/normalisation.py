@@ -22,6 +22,17 @@ Modes: `speaker` (a speaker's own or enrolment statistics; the population's for 
 than `min_clips` clips), `population` (always the training population's: what the model meets with no speaker),
 `utterance` (spectrograms: each clip on its own frames; needs no speaker) and `none`.
 
+Population statistics (`population`): over every training clip (`clips`), or with each corpus counting once and
+each speaker once within its corpus (`speakers`): one speaker or corpus with many clips (TESS's OAF alone has
+1,400) would otherwise define what "a stranger" sounds like. The mean is the weighted mean of the speakers'
+means, the variance the weighted within-speaker variance plus the spread of the speakers' means around it.
+
+A row with no speaker statistics (one file of a stranger: `cold`) gets the population's statistics, or with
+`cold: clip` and shrinkage, the empirical-Bayes estimate of its speaker's mean from that one clip: the
+population's mean moved towards the clip's own values by 1 / (1 + k) per feature. Where k is small (a feature
+that mostly tells speakers apart: a voice's level in a band, a microphone's colour) the clip itself says where
+its speaker sits; where k is large (a feature that moves with the emotion) the population's mean stays.
+
 With `shrinkage`, a speaker with fewer than `min_clips` clips is not ignored (the population's statistics) but
 gets the empirical-Bayes estimate of its mean: the population's moved towards the speaker's by n / (n + k), per
 feature (per band for a spectrogram), where k, fitted on the training speakers, is the ratio of the clip-to-clip
@@ -46,6 +57,8 @@ from pipeline.errors import UserError
 LAYOUTS = ("vector", "spectrogram")
 MODES = ("speaker", "population", "utterance", "none")
 SCALES = ("speaker", "population")
+POPULATIONS = ("clips", "speakers")
+COLD = ("population", "clip")  # a row with no speaker statistics: the population's, or shrunk towards its own  # how the population's statistics weight the training rows (docstring)
 CARD_VERSION = 1
 
 
@@ -80,6 +93,9 @@ class SpeakerNormaliser:
     eps: float = 1e-6        # added to the standard deviation
     floor: float | None = None  # spectrogram: the dB scale's floor; frames at it are padding or silence
     shrinkage: bool = False  # under min_clips clips, a speaker's mean shrunk towards the population's (docstring)
+    population_weighting: str = "clips"  # clips | speakers: each corpus, and each speaker within it, counts once
+    cold: str = "population"  # a row with no speaker: the population's statistics | clip: with shrinkage, the
+                              # population's mean moved towards the clip's own by 1 / (1 + k) (docstring)
     population: Statistics | None = field(default=None, repr=False)
     prior_clips: np.ndarray | None = field(default=None, repr=False)  # k per feature, fitted with the population
 
@@ -90,6 +106,10 @@ class SpeakerNormaliser:
             raise ValueError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.scale not in SCALES:
             raise ValueError(f"scale must be one of {SCALES}, got {self.scale!r}")
+        if self.cold not in COLD:
+            raise ValueError(f"cold must be one of {COLD}, got {self.cold!r}")
+        if self.population_weighting not in POPULATIONS:
+            raise ValueError(f"population_weighting must be one of {POPULATIONS}, got {self.population_weighting!r}")
         if self.mode == "utterance" and self.layout != "spectrogram":
             raise UserError("utterance normalisation needs frames: it applies to spectrogram inputs only")
 
@@ -118,15 +138,35 @@ class SpeakerNormaliser:
         return Accumulator(self)
 
     def fit(self, x: np.ndarray, speakers=None) -> "SpeakerNormaliser":
-        """Population statistics of the training rows (raw): what a row with no speaker statistics gets; with
-        shrinkage, also k per feature from the training speakers (`speakers`: one per row)."""
-        self.population = self.statistics(x, "population")
+        """Population statistics of the training rows (raw): what a row with no speaker statistics gets (over
+        every clip, or each corpus and speaker once: population_weighting); with shrinkage, also k per feature
+        from the training speakers (`speakers`: one per row)."""
+        if self.population_weighting == "speakers" and speakers is not None:
+            self.population = self.speaker_weighted_statistics(x, speakers)
+        else:
+            self.population = self.statistics(x, "population")
         self.prior_clips = None
         if self.shrinkage and self.mode == "speaker":
             if speakers is None:
                 raise ValueError("shrinkage: fit() needs the training rows' speakers")
             self.prior_clips = self.fit_prior_clips(x, speakers)
         return self
+
+    def speaker_weighted_statistics(self, x: np.ndarray, speakers) -> Statistics:
+        """Population statistics in which each corpus counts once and each speaker once within its corpus (the
+        corpus is the speaker id's prefix, "emodb:03"): the weighted mean of the speakers' means, and the weighted
+        mean of their variances plus their means' spread around it (the law of total variance)."""
+        speakers = np.asarray(speakers, dtype=object)
+        if len(speakers) != len(x):
+            raise ValueError(f"{len(speakers)} speakers for {len(x)} rows")
+        per_speaker = {spk: self.statistics(x[speakers == spk]) for spk in dict.fromkeys(speakers.tolist())}
+        corpus = {spk: str(spk).split(":", 1)[0] if ":" in str(spk) else "" for spk in per_speaker}
+        speakers_in = {c: sum(1 for s in corpus if corpus[s] == c) for c in set(corpus.values())}
+        weight = {spk: 1.0 / (len(speakers_in) * speakers_in[corpus[spk]]) for spk in per_speaker}
+        mean = sum(weight[s] * st.mean.astype(np.float64) for s, st in per_speaker.items())
+        var = sum(weight[s] * (np.square(st.std.astype(np.float64)) + np.square(st.mean - mean))
+                  for s, st in per_speaker.items())
+        return Statistics(mean.astype(np.float32), np.sqrt(var).astype(np.float32), len(x), "population")
 
     def clip_values(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(rows, features) one value per clip and feature: a vector row as it is; a spectrogram's mean of each
@@ -193,8 +233,10 @@ class SpeakerNormaliser:
                 out[i] = self.transform(x[i:i + 1], self.statistics(x[i:i + 1], "utterance"))[0]
             return Normalised(out, np.full(n, "utterance", dtype=object))
         pop = self._population()
-        if self.mode == "population" or speakers is None:
+        if self.mode == "population":
             return Normalised(self.transform(x, pop), np.full(n, pop.describe(), dtype=object))
+        if speakers is None:
+            return self.normalise_cold(x)
         speakers = np.asarray(speakers, dtype=object)
         if len(speakers) != n:
             raise ValueError(f"{len(speakers)} speakers for {n} rows")
@@ -203,7 +245,9 @@ class SpeakerNormaliser:
         for spk in dict.fromkeys(speakers.tolist()):
             rows = np.array([s == spk for s in speakers]) if spk is None else speakers == spk
             if spk is None:
-                stats = pop
+                cold = self.normalise_cold(x[rows])
+                out[rows], used[rows] = cold.x, cold.used
+                continue
             elif given is not None and spk in given:
                 stats = self.choose(given[spk])
             else:
@@ -211,6 +255,19 @@ class SpeakerNormaliser:
             out[rows] = self.transform(x[rows], stats)
             used[rows] = stats.describe()
         return Normalised(out, used)
+
+    def normalise_cold(self, x: np.ndarray) -> Normalised:
+        """Rows with no speaker statistics: the population's, or (cold `clip`, with shrinkage fitted) each row
+        centred on the population's mean moved towards its own values by 1 / (1 + k), per feature."""
+        pop = self._population()
+        if self.cold != "clip" or self.prior_clips is None or len(x) == 0:
+            return Normalised(self.transform(x, pop), np.full(len(x), pop.describe(), dtype=object))
+        values, ok = self.clip_values(x)
+        centre = pop.mean.reshape(-1).astype(np.float64)
+        weight = 1.0 / (1.0 + self.prior_clips.reshape(-1).astype(np.float64))
+        means = np.where(ok[:, None], centre + weight * (values - centre), centre).astype(np.float32)
+        stats = Statistics(means.reshape((len(x),) + pop.mean.shape), pop.std, 1, "clip", shrunk=True)
+        return Normalised(self.transform(x, stats), np.full(len(x), "clip (shrunk)", dtype=object))
 
     def choose(self, stats: Statistics) -> Statistics:
         """A speaker's statistics when taken from at least min_clips clips, else the population's; with scale
@@ -238,7 +295,7 @@ class SpeakerNormaliser:
         """Everything needed to normalise as training did: the policy constants and the population."""
         out = {"version": CARD_VERSION, "layout": self.layout, "mode": self.mode, "min_clips": self.min_clips,
                "scale": self.scale, "clip": self.clip, "eps": self.eps, "floor": self.floor,
-               "shrinkage": self.shrinkage,
+               "shrinkage": self.shrinkage, "population_weighting": self.population_weighting, "cold": self.cold,
                "prior_clips": None if self.prior_clips is None else self.prior_clips.tolist()}
         if self.population is not None:
             out["population"] = {"mean": self.population.mean.tolist(), "std": self.population.std.tolist(),
@@ -257,7 +314,9 @@ class SpeakerNormaliser:
         prior = card.get("prior_clips")
         return cls(layout=card["layout"], mode=card["mode"], min_clips=int(card["min_clips"]),
                    scale=card.get("scale", "speaker"), clip=float(card["clip"]), eps=float(card["eps"]),
-                   floor=card.get("floor"), shrinkage=bool(card.get("shrinkage", False)), population=population,
+                   floor=card.get("floor"), shrinkage=bool(card.get("shrinkage", False)),
+                   population_weighting=card.get("population_weighting", "clips"),
+                   cold=card.get("cold", "population"), population=population,
                    prior_clips=None if prior is None else np.asarray(prior, np.float32))
 
 

@@ -48,6 +48,9 @@ class TrainConfig:
     normalisation: str = "none"  # speaker | population | utterance | none (pipeline/normalisation.py)
     normalisation_scale: str = "speaker"  # a speaker's std divides its rows, or the population's
     normalisation_shrinkage: bool = False  # under min_clips clips, a speaker's mean shrunk towards the population's
+    normalisation_population: str = "clips"  # population statistics over every clip | each corpus and speaker once
+    normalisation_cold: str = "population"  # a file with no speaker: the population's statistics | clip (shrunk)
+    cold_share: float = 0.0  # share of training rows served each epoch as a stranger's file is (the population's)
     prior_correction: bool = False  # the trained model's probabilities divided by the training class frequencies
     distribution: str = "auto"  # auto | none | data_parallel (pipeline/distribute.py)
     branches: dict = field(default_factory=dict)  # fusion: {input kind: TrainConfig of that branch's model}
@@ -58,7 +61,7 @@ class TrainConfig:
     def from_params(cls, params: dict) -> "TrainConfig":
         from pipeline import distribute, zoo
         from pipeline.dataset import SpecAugmentConfig
-        from pipeline.normalisation import MODES, SCALES
+        from pipeline.normalisation import COLD, MODES, POPULATIONS, SCALES
 
         name = params.get("model")
         zoo.get(name)  # unknown model: ParamsError listing the zoo
@@ -70,7 +73,9 @@ class TrainConfig:
         for kind, branch in zoo.branches(name, hp).items():  # fusion: each branch trains as its own model
             branches[kind] = cls.from_params(dict(params, model=branch))
         t = section(params, "train", keys=("epochs", "batch_size", "learning_rate", "schedule", "normalisation",
-                                           "normalisation_scale", "normalisation_shrinkage", "patience",
+                                           "normalisation_scale", "normalisation_shrinkage",
+                                           "normalisation_population", "normalisation_cold", "cold_share",
+                                           "patience",
                                            "reduce_lr_patience", "class_weights", "prior_correction", "seed",
                                            "mixed_precision", "distribution", "augment"))
         aug = section(t, "augment", prefix="train", keys=("time_shift", "noise_std", "specaugment", "freq_masks",
@@ -103,6 +108,9 @@ class TrainConfig:
             normalisation=choice(t, "normalisation", "train", MODES, default="none"),
             normalisation_scale=choice(t, "normalisation_scale", "train", SCALES, default="speaker"),
             normalisation_shrinkage=boolean(t, "normalisation_shrinkage", "train", False),
+            normalisation_population=choice(t, "normalisation_population", "train", POPULATIONS, default="clips"),
+            normalisation_cold=choice(t, "normalisation_cold", "train", COLD, default="population"),
+            cold_share=float(number(t, "cold_share", "train", 0.0, lo=0, hi=1)),
             distribution=distribute.check(t),
             branches=branches,
             fusion_weight=hp.get("weight"),
@@ -122,6 +130,8 @@ class TrainConfig:
                            "seed": self.seed, "cw": self.class_weights, "aug": vars(self.augment), "data": data_id,
                            "epochs": self.epochs, "schedule": self.schedule, "norm": self.normalisation,
                            "norm_scale": self.normalisation_scale, "norm_shrink": self.normalisation_shrinkage,
+                           "norm_population": self.normalisation_population, "cold_share": self.cold_share,
+                           "norm_cold": self.normalisation_cold,
                            "fusion_weight": self.fusion_weight},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
@@ -167,7 +177,8 @@ def build_card(cfg: TrainConfig, kinds: tuple, classes: list[str], train, settin
     inputs = {}
     for kind in kinds:
         norm = model_card.normaliser(kind, cfg.normalisation, settings, cfg.normalisation_scale,
-                                     cfg.normalisation_shrinkage)
+                                     cfg.normalisation_shrinkage, cfg.normalisation_population,
+                                     cfg.normalisation_cold)
         if norm.mode != cfg.normalisation:
             log.warning("train.normalisation %s does not apply to the papers' image (min-max scaled per image): "
                         "model %s reads it as it is", cfg.normalisation, cfg.model)
@@ -180,19 +191,35 @@ def build_card(cfg: TrainConfig, kinds: tuple, classes: list[str], train, settin
                             "population's statistics", norm.min_clips)
         inputs[kind] = (raw.shape[1:], norm)
     card = model_card.make(cfg.model, classes, inputs, settings)
+    card["cold_training"] = {"share": cfg.cold_share}  # how much of training met the population's statistics
     if cfg.prior_correction:  # what the model's probabilities were divided by (fit): the card says so
         prior = class_prior(train.labels, classes, cfg.class_weights)
         card["prior_correction"] = {"training_prior": {c: round(float(v), 6) for c, v in zip(classes, prior)}}
     return card
 
 
+def training_inputs(cfg: TrainConfig, raw: dict, card: dict, speakers) -> tuple[dict, dict | None]:
+    """The training rows as the model learns from them: each speaker normalised on its own statistics, and,
+    with train.cold_share, the same rows normalised as a stranger's file is served (the population's statistics,
+    predict's cold path), of which fit serves that share each epoch in place of the speaker-normalised row."""
+    from pipeline.model_card import model_inputs
+
+    x, _ = model_inputs(raw, card, speakers=speakers)
+    if cfg.cold_share <= 0 or all(spec["normalisation"]["mode"] in ("none", "utterance")
+                                  for spec in card["inputs"].values()):
+        return x, None
+    return x, model_inputs(raw, card, speakers=None)[0]
+
+
 def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list[str],
         x_val: dict | None = None, val_labels: np.ndarray | None = None, *, checkpoints: Path | None = None,
-        data_id: str = "", live=None, verbose: int = 2, extra_callbacks: tuple = (), val_modes: dict | None = None):
+        data_id: str = "", live=None, verbose: int = 2, extra_callbacks: tuple = (), val_modes: dict | None = None,
+        x_cold: dict | None = None):
     """Build, compile and fit the model of `cfg` on prepared inputs ({input kind: array}, as
     model_card.model_inputs makes them); returns (model, history dict, seconds, the epoch it started from).
     val_modes: the validation rows made each way a user meets the model (model_card.inputs_by_mode), on which a
-    fusion chooses its weight.
+    fusion chooses its weight. x_cold: the training rows normalised as a stranger's (training_inputs), served
+    for train.cold_share of the rows each epoch.
 
     schedule `plateau`: ReduceLROnPlateau + EarlyStopping on the validation loss (best weights restored).
     schedule `cosine`: the learning rate decays to 0 over all epochs and every epoch runs; validation is
@@ -210,7 +237,7 @@ def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list
 
     if cfg.branches:
         return _fit_fusion(cfg, x_train, train_labels, classes, x_val, val_labels, checkpoints=checkpoints,
-                           data_id=data_id, live=live, verbose=verbose, val_modes=val_modes)
+                           data_id=data_id, live=live, verbose=verbose, val_modes=val_modes, x_cold=x_cold)
     keras.utils.set_random_seed(cfg.seed)
     y_train = one_hot(train_labels, classes)
     hp = dict(cfg.hp, learning_rate=cfg.learning_rate)
@@ -243,7 +270,8 @@ def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list
         per_class = len(y_train) / (len(classes) * np.maximum(counts, 1))
         weights = (y_train * per_class).sum(axis=1).astype(np.float32)
     train_seq = make_sequence(x_only, y_train, cfg.batch_size, shuffle=True, seed=cfg.seed,
-                              augment=_augment_for(cfg, kind), sample_weight=weights, initial_epoch=initial_epoch)
+                              augment=_augment_for(cfg, kind), sample_weight=weights, initial_epoch=initial_epoch,
+                              alternative=None if x_cold is None else x_cold[kind], alternative_share=cfg.cold_share)
     train_seq = distribute.divisible(train_seq, n_train, cfg.batch_size)  # [distribute] last batch
     val_seq = None
     # the validation loss each epoch: for early stopping, or for someone watching (dvclive's curves, printed
@@ -318,7 +346,7 @@ def fusion_weight(val_probs: dict, val_labels: dict, classes: list[str], image_k
 
 
 def _fit_fusion(cfg: TrainConfig, x_train: dict, train_labels, classes, x_val, val_labels, *, checkpoints,
-                data_id, live, verbose, val_modes=None):
+                data_id, live, verbose, val_modes=None, x_cold=None):
     """Late fusion: each branch (the image model, the feature model) trained on its own input with its own
     settings, then the probabilities averaged with the image branch's weight chosen on the validation speakers,
     over the ways they can be met (val_modes; else as x_val is), or cfg.fusion_weight when fixed (crossval's
@@ -330,7 +358,8 @@ def _fit_fusion(cfg: TrainConfig, x_train: dict, train_labels, classes, x_val, v
         model, history, secs, _ = fit(replace(branch_cfg, seed=cfg.seed, epochs=cfg.epochs), {kind: x_train[kind]},
                                       train_labels, classes, None if x_val is None else {kind: x_val[kind]},
                                       val_labels, checkpoints=None if checkpoints is None else checkpoints / kind,
-                                      data_id=data_id, live=live if kind == "image" else None, verbose=verbose)
+                                      data_id=data_id, live=live if kind == "image" else None, verbose=verbose,
+                                      x_cold=None if x_cold is None else {kind: x_cold[kind]})
         models[kind], seconds = model, seconds + secs
         histories.update({f"{kind}/{k}": v for k, v in history.items()})
     weight, scores = cfg.fusion_weight, {}
@@ -386,7 +415,7 @@ def run(params: dict) -> dict:
     classes = class_order(train.labels)
     log.info("train %d, val %d, classes %s", len(train), len(val), ", ".join(classes))
     card = build_card(cfg, kinds, classes, train, settings)
-    x_train, _ = model_card.model_inputs(train.inputs, card, speakers=train.speakers)
+    x_train, x_cold = training_inputs(cfg, train.inputs, card, train.speakers)
     x_val = model_card.model_inputs(val.inputs, card, speakers=val.speakers)[0] if len(val) else None
 
     from dvclive import Live
@@ -401,7 +430,7 @@ def run(params: dict) -> dict:
                  if cfg.branches and len(val) else None)  # a fusion chooses its weight over them
     model, history, seconds, initial_epoch = fit(
         cfg, x_train, train.labels, classes, x_val, val.labels if len(val) else None,
-        checkpoints=CHECKPOINTS, data_id=data_id, live=live, val_modes=val_modes)
+        checkpoints=CHECKPOINTS, data_id=data_id, live=live, val_modes=val_modes, x_cold=x_cold)
     if "fusion_weight" in history:
         card["fusion"] = {"image_weight": history.pop("fusion_weight")[0], "combine": cfg.fusion_combine,
                           "val_uar_by_weight": history.pop("fusion_val_uar")}

@@ -111,7 +111,8 @@ def test_with_shrinkage_the_card_learns_k_from_the_training_speakers_and_five_en
     made = {}
     for shrink in (False, True):
         cfg = SimpleNamespace(model="functionals", normalisation="speaker", normalisation_scale="population",
-                              normalisation_shrinkage=shrink, prior_correction=False)
+                              normalisation_shrinkage=shrink, prior_correction=False,
+                              normalisation_population="clips", normalisation_cold="population", cold_share=0.0)
         made[shrink] = json.loads(json.dumps(build_card(cfg, ("compare",), ["angry", "sad"],
                                                         SimpleNamespace(inputs={"compare": x}, speakers=speakers),
                                                         settings)))
@@ -134,7 +135,8 @@ def test_shrinkage_with_too_few_training_speakers_says_so(caplog):
 
     x = np.random.default_rng(4).normal(0, 1, (24, 3)).astype(np.float32)
     cfg = SimpleNamespace(model="functionals", normalisation="speaker", normalisation_scale="population",
-                          normalisation_shrinkage=True, prior_correction=False)
+                          normalisation_shrinkage=True, prior_correction=False, normalisation_population="clips",
+                          normalisation_cold="population", cold_share=0.0)
     with caplog.at_level("WARNING"):
         made = build_card(cfg, ("compare",), ["angry", "sad"],
                           SimpleNamespace(inputs={"compare": x}, speakers=np.repeat(["a", "b"], 12).astype(object)),

@@ -185,3 +185,59 @@ def test_from_min_clips_up_shrinkage_changes_nothing():
     assert list(a.used[[0, 20, 30, 39]]) == ["speaker (20 clips)", "speaker (10 clips)", "speaker (9 clips, shrunk)",
                                              "speaker (1 clip, shrunk)"]
     assert not np.allclose(a.x[30:], b.x[30:])
+
+
+def test_a_population_by_speakers_counts_each_corpus_and_each_speaker_once():
+    rng = np.random.default_rng(5)
+    # corpus "big": one speaker with 200 clips at +10; corpus "small": two speakers of 10 clips at -2 and 0
+    x = np.concatenate([rng.normal(10, 1, (200, 2)), rng.normal(-2, 1, (10, 2)), rng.normal(0, 1, (10, 2))])
+    spk = np.array(["big:a"] * 200 + ["small:b"] * 10 + ["small:c"] * 10, dtype=object)
+    by_clip = SpeakerNormaliser(layout="vector", mode="speaker", population_weighting="clips").fit(x, spk)
+    by_speaker = SpeakerNormaliser(layout="vector", mode="speaker", population_weighting="speakers").fit(x, spk)
+    means = {s: x[spk == s].mean(axis=0) for s in ("big:a", "small:b", "small:c")}
+    expected = 0.5 * means["big:a"] + 0.25 * (means["small:b"] + means["small:c"])  # corpora once, speakers once
+    np.testing.assert_allclose(by_speaker.population.mean, expected, rtol=1e-5)
+    np.testing.assert_allclose(by_clip.population.mean, x.mean(axis=0), rtol=1e-5)  # the 200 clips dominate
+    # law of total variance over the weighted speakers
+    var = sum(w * (x[spk == s].var(axis=0) + (means[s] - expected) ** 2)
+              for s, w in (("big:a", 0.5), ("small:b", 0.25), ("small:c", 0.25)))
+    np.testing.assert_allclose(by_speaker.population.std, np.sqrt(var), rtol=1e-4)
+    back = SpeakerNormaliser.from_card(by_speaker.to_card())
+    assert back.population_weighting == "speakers"
+    np.testing.assert_array_equal(back.normalise(x).x, by_speaker.normalise(x).x)
+
+
+def test_cold_clip_moves_the_population_mean_towards_the_clip_by_one_over_one_plus_k():
+    x, spk = speakers_with_known_variances()
+    norm = SpeakerNormaliser(layout="vector", mode="speaker", shrinkage=True, scale="population",
+                             cold="clip").fit(x, spk)
+    k, pop = norm.prior_clips, norm.population
+    stranger = np.random.default_rng(6).normal(3, 1, (4, 3)).astype(np.float32)
+    out = norm.normalise(stranger)  # no speaker: each clip is its own one-clip estimate of where its speaker sits
+    mean = pop.mean + (stranger - pop.mean) / (1 + k)  # numpy reference, per row
+    np.testing.assert_allclose(out.x, np.clip((stranger - mean) / (pop.std + 1e-6), -5, 5), rtol=1e-4, atol=1e-4)
+    assert set(out.used) == {"clip (shrunk)"}
+    # the feature that mostly tells speakers apart (smallest k) loses most of its offset; the population policy none
+    plain = SpeakerNormaliser.from_card(dict(norm.to_card(), cold="population")).normalise(stranger)
+    small = int(np.argmin(k))
+    assert np.abs(out.x[:, small]).mean() < 0.7 * np.abs(plain.x[:, small]).mean()
+    assert set(plain.used) == {"population"}
+    # a row without a speaker among rows with speakers gets the same; the card carries the policy
+    mixed = norm.normalise(stranger, np.array([None, "s0", None, "s0"], dtype=object))
+    np.testing.assert_allclose(mixed.x[[0, 2]], out.x[[0, 2]], rtol=1e-6)
+    assert SpeakerNormaliser.from_card(norm.to_card()).cold == "clip"
+
+
+def test_cold_clip_of_a_spectrogram_takes_the_clips_speech_frames_per_band():
+    x = np.concatenate([spectrograms() for _ in range(4)])
+    for i, offset in enumerate((0.0, 6.0, -4.0, 9.0)):
+        x[5 * i:5 * i + 5, :, 2:8, :] += offset
+    spk = np.repeat(["a", "b", "c", "d"], 5).astype(object)
+    norm = SpeakerNormaliser(layout="spectrogram", mode="speaker", shrinkage=True, scale="population",
+                             floor=-100.0, cold="clip").fit(x, spk)
+    out = norm.normalise(x[:3])
+    band_means = x[:3, :, 2:8, :].mean(axis=2, keepdims=True)  # (clips, bands, 1, planes): speech frames only
+    mean = norm.population.mean + (band_means - norm.population.mean) / (1 + norm.prior_clips)
+    expected = np.clip((x[:3] - mean) / (norm.population.std + 1e-6), -5, 5)
+    expected[:, :, [0, 1, 8, 9], :] = 0.0  # padding frames stay at 0 (the frames outside 2..7 of the fixture)
+    np.testing.assert_allclose(out.x, expected, rtol=1e-4, atol=1e-4)

@@ -145,7 +145,8 @@ def test_a_typo_fails_python_m_pipeline_split_in_a_second(tmp_path):
     seconds = time.monotonic() - start
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         "error: params.yaml: train.normalsation: unknown key (did you mean normalisation?); train takes: epochs, "
-        "batch_size, learning_rate, schedule, normalisation, normalisation_scale, normalisation_shrinkage, patience, "
+        "batch_size, learning_rate, schedule, normalisation, normalisation_scale, normalisation_shrinkage, "
+        "normalisation_population, normalisation_cold, cold_share, patience, "
         "reduce_lr_patience, "
         "class_weights, prior_correction, seed, mixed_precision, distribution, augment"], proc.stderr
     assert seconds < 10, f"{seconds:.1f} s"  # a second or two (imports); no stage work
