@@ -17,6 +17,7 @@ COMMANDS = {
     "train": ("pipeline.train", "train the model named by `model`"),
     "evaluate": ("pipeline.evaluate", "metrics, confusions and plots on the test split"),
     "crossval": ("pipeline.crossval", "K speaker folds x seeds of the model, the eGeMAPS + SVM baseline beside it"),
+    "crosscorpus": ("pipeline.crosscorpus", "train on some corpora, test on another (shared classes), baseline beside"),
     "predict": ("pipeline.predict", "emotion of new recordings with the trained model"),
     "export": ("pipeline.export", "export the trained model (SavedModel + TFLite)"),
     "models": ("pipeline.zoo", "list the model zoo"),
@@ -42,6 +43,7 @@ PARAMS_CHECKS = (
     ("pipeline.compute", "ComputeConfig.from_params"),
     ("pipeline.train", "TrainConfig.from_params"),
     ("pipeline.crossval", "CrossvalConfig.from_params"),
+    ("pipeline.crosscorpus", "CrossCorpusConfig.from_params"),
 )
 
 
@@ -100,7 +102,7 @@ def run_main(main, argv=None) -> int:
 
 def usage() -> str:
     lines = ["usage: python -m pipeline <command> [options]", "", "commands:"]
-    lines += [f"  {name:<9} {text}" for name, (_, text) in COMMANDS.items()]
+    lines += [f"  {name:<11} {text}" for name, (_, text) in COMMANDS.items()]
     return "\n".join(lines)
 
 

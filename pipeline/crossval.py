@@ -30,7 +30,7 @@ shards once and imports Keras once for all K x S trainings, and its result is on
 train, evaluate and crossval only). Shards are split-independent, so nothing is re-rendered for a fold; the
 single-fold path (`-S split.fold=k`, also queued) still works for looking at one fold in detail.
 
-Writes metrics/cv.json (cv.* transductive, cv_enrolled10.*, cv_enrolled5.*, cv_cold.*, then the baseline's:
+Writes metrics/cv.json (cv.* transductive, cv_enrolled10.*, cv_enrolled5.*, cv_enrolled_neutral.*, cv_cold.*, then the baseline's:
 mean +- std over folds x seeds, pooled over all folds' test predictions with a speaker-bootstrap 95 % interval,
 validation UAR), and metrics/cv/: folds.csv (one row per system x mode x fold x seed), predictions.csv (every
 test prediction with its probabilities), val_predictions.csv (the same for the validation speakers, scored by
@@ -105,17 +105,17 @@ def _train(train_cfg, kinds: tuple, data, parts: dict, classes: list[str], setti
     """Fit on parts['train'] (validated on parts['val']) -> (model, card, history). Normalisers are fitted on
     the training rows alone; validation speakers are normalised on their own statistics."""
     from pipeline.model_card import inputs_by_mode, model_inputs
-    from pipeline.train import build_card, fit
+    from pipeline.train import build_card, fit, training_inputs
 
     tr = data.training(parts["train"])  # balanced as the train stage balances (pipeline/balancing.py)
     card = build_card(train_cfg, kinds, classes, tr, settings)
-    x_tr, _ = model_inputs(tr.inputs, card, speakers=tr.speakers)
+    x_tr, x_cold = training_inputs(train_cfg, tr.inputs, card, tr.speakers)
     va = data.subset(parts["val"]) if parts["val"].any() else None
     x_va = model_inputs(va.inputs, card, speakers=va.speakers)[0] if va is not None else None
     val_modes = (inputs_by_mode(va.inputs, va.speakers, card, train_cfg.seed)
                  if train_cfg.branches and va is not None else None)  # a fusion chooses its weight over them
     model, history, _, _ = fit(train_cfg, x_tr, tr.labels, classes, x_va, va.labels if va is not None else None,
-                               verbose=0, val_modes=val_modes)
+                               verbose=0, val_modes=val_modes, x_cold=x_cold)
     return model, card, history
 
 
@@ -151,12 +151,13 @@ def scorer(model, kind: str | None = None):
 
 
 def score_modes(predict, card: dict, part, seed: int) -> dict:
-    """The rows' probabilities the three ways a user meets the model (model_card.inputs_by_mode).
-    predict: inputs -> probabilities (scorer). -> {mode: (bool mask of the rows scored, their probabilities)}."""
+    """The rows' probabilities the ways a user meets the model (model_card.inputs_by_mode, enrolment on neutral
+    clips included). predict: inputs -> probabilities (scorer). -> {mode: (bool mask of the rows scored, their
+    probabilities)}."""
     from pipeline.model_card import inputs_by_mode
 
     return {mode: (scored, predict(x)) for mode, (scored, x) in
-            inputs_by_mode(part.inputs, part.speakers, card, seed).items()}
+            inputs_by_mode(part.inputs, part.speakers, card, seed, labels=part.labels).items()}
 
 
 def _epochs_run(train_cfg, history: dict) -> int:
@@ -293,6 +294,7 @@ def plot_folds(folds: pd.DataFrame, path: Path) -> None:
 MODE_NOTES = {"transductive": "each test speaker normalised on all of its own clips",
               "enrolled5": "on 5 enrolment clips of the speaker, not scored",
               "enrolled10": "on 10 enrolment clips of the speaker, not scored",
+              "enrolled_neutral": "on up to 10 of the speaker's neutral clips (everyday speech), not scored",
               "cold": "no statistics of the speaker: one file from a stranger"}
 
 
@@ -531,7 +533,7 @@ def headline_metrics(summary: dict, model: str) -> dict:
     keep = lambda h: {k: v for k, v in h.items() if not k.startswith("accuracy")}  # noqa: E731
     out = {}
     for mode, key in (("transductive", "cv"), ("enrolled10", "cv_enrolled10"), ("enrolled5", "cv_enrolled5"),
-                      ("cold", "cv_cold")):
+                      ("enrolled_neutral", "cv_enrolled_neutral"), ("cold", "cv_cold")):
         if mode in summary.get(model, {}):
             out[key] = keep(summary[model][mode]["headline"])
     for mode, key in (("transductive", "baseline_spknorm"), ("cold", "baseline")):

@@ -49,3 +49,5 @@ CURVES_PNG = METRICS / "training_curves.png"  # the report's training curves
 EXAMPLES_DIR = METRICS / "examples"  # the report's example spectrogram per emotion
 CV_SUMMARY = METRICS / "cv.json"  # crossval: cv.*, baseline.* (the headline)
 CV_DIR = METRICS / "cv"  # crossval: per fold, pooled predictions, summary, pictures, report
+CROSSCORPUS_SUMMARY = METRICS / "crosscorpus.json"  # crosscorpus: one object per cell
+CROSSCORPUS_DIR = METRICS / "crosscorpus"  # crosscorpus: heatmap, cells.csv, report

@@ -25,9 +25,10 @@ FEATURES = dataclasses.replace(features.FeatureConfig(), image="native", channel
 SHAPE = (8, 16, 1)
 
 
-def write_workspace(root, flip_speaker: str | None = None):
+def write_workspace(root, flip_speaker: str | None = None, corpus_of: dict | None = None, without: tuple = ()):
     """manifest + one shard of synthetic rows: features and image carry the label plus a speaker offset.
-    flip_speaker: that speaker's labels are rotated (a test fold's labels changed, nothing else)."""
+    flip_speaker: that speaker's labels are rotated (a test fold's labels changed, nothing else); corpus_of:
+    {speaker: corpus} (default: every speaker the demo's); without: (corpus, label) pairs left out."""
     rng = np.random.default_rng(0)
     rows, records = [], []
     for s in SPEAKERS:
@@ -36,6 +37,9 @@ def write_workspace(root, flip_speaker: str | None = None):
             if s == flip_speaker:
                 label = LABELS[(i + 1) % 3]
             truth = LABELS.index(LABELS[i % 3])  # the audio does not change, only its label
+            corpus = (corpus_of or {}).get(s, "demo")
+            if (corpus, label) in without:
+                continue
             utt = f"{s}_{i:02d}"
             # both views carry the label, neither perfectly: a fusion weight has something to choose
             compare = rng.normal(0, 1, 12).astype(np.float32) + OFFSET[s]
@@ -46,10 +50,11 @@ def write_workspace(root, flip_speaker: str | None = None):
             db[truth * 2:truth * 2 + 2] += 6.0
             db[:, :3] = -100.0  # padding on the floor
             raw = np.rint((np.clip(db, -100, 60) + 100) * (65535 / 160)).astype(np.uint16)
-            rows.append({"corpus": "demo", "utt_id": utt, "speaker": f"demo:{s}", "gender": "f", "label": label,
+            rows.append({"corpus": corpus, "utt_id": utt, "speaker": f"{corpus}:{s}", "gender": "f", "label": label,
                          "content_hash": utt, "path": f"/nowhere/{utt}.wav", "text_id": str(i)})
-            records.append({"name": f"DEMO_{label}_{utt}.png", "image": features.encode_png(raw), "item_id": utt,
-                            "utt_id": utt, "corpus": "demo", "speaker": f"demo:{s}", "gender": "f", "text_id": str(i),
+            records.append({"name": f"{corpus.upper()}_{label}_{utt}.png", "image": features.encode_png(raw),
+                            "item_id": utt, "utt_id": utt, "corpus": corpus, "speaker": f"{corpus}:{s}", "gender": "f",
+                            "text_id": str(i),
                             "label": label, "augmented": False, "augmentation": "", "source_path": None,
                             "x_compare": compare, "x_egemaps": egemaps})
     processed = root / "data" / "processed"
@@ -60,7 +65,7 @@ def write_workspace(root, flip_speaker: str | None = None):
             "features": dict(dataclasses.asdict(FEATURES), extra=list(FEATURES.extra))}
     writer = ShardWriter(processed / "shards", 1000, meta)
     for r in records:
-        writer.add(("demo",), r)
+        writer.add((r["corpus"],), r)
     writer.flush()
 
 
@@ -149,7 +154,7 @@ def test_cross_validation_invariants(workspace, monkeypatch):
         assert val_uar == pytest.approx(balanced_accuracy_score(first["actual"], first["predicted"]), abs=1e-4)
     # the three ways a user meets the model are all measured, the enrolment clips left out of the scores
     modes = set(pred.loc[pred["system"] == "functionals", "mode"])
-    assert modes == {"transductive", "enrolled5", "enrolled10", "cold"}
+    assert modes == {"transductive", "enrolled5", "enrolled10", "enrolled_neutral", "cold"}
     enrolled = pred[(pred["system"] == "functionals") & (pred["mode"] == "enrolled10")]
     assert len(enrolled) == len(mine) - 10 * len(SPEAKERS)
     assert {"cv_cold", "cv_enrolled10", "baseline", "baseline_spknorm"} <= set(

@@ -136,5 +136,7 @@ def test_every_data_model_and_metrics_path_of_dvc_yaml_is_the_one_pipeline_paths
             named.add(entry if isinstance(entry, str) else next(iter(entry)))
     named = {p for p in named if not p.startswith("pipeline") and "${" not in p}
     assert named and not named - defined, f"not in pipeline/paths.py: {sorted(named - defined)}"
-    curves = [f for plot in dvc_yaml["plots"] for f in next(iter(plot.values()))["y"]]
+    curves = [f for plot in dvc_yaml["plots"] if isinstance(plot, dict) for f in next(iter(plot.values()))["y"]]
     assert curves and all(f.startswith(paths.TRAIN_CURVES.as_posix() + "/") for f in curves)
+    images = [plot for plot in dvc_yaml["plots"] if isinstance(plot, str)]  # pictures a stage writes in its folder
+    assert all(any(image.startswith(p + "/") for p in defined) for image in images)
