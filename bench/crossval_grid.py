@@ -37,6 +37,8 @@ def apply(params: dict, assignment: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("recipes", nargs="+", help="NAME|key=value|...")
+    ap.add_argument("--keep-models", action="store_true",
+                    help="also keep each fold model in bench/results/crossval/NAME/models/ (bench/rescore_cold.py)")
     args = ap.parse_args()
     from pipeline import crossval
     from pipeline.cli import setup_logging
@@ -53,7 +55,7 @@ def main() -> None:
         check_all(params)
         out = OUT / name
         start = time.perf_counter()
-        crossval.run(params, out=out)
+        crossval.run(params, out=out, save_models=out / "models" if args.keep_models else None)
         seconds = time.perf_counter() - start
         summary = yaml.safe_load((out / "summary.json").read_text())["systems"]
         for system, modes in summary.items():

@@ -119,6 +119,13 @@ def _train(train_cfg, kinds: tuple, data, parts: dict, classes: list[str], setti
     return model, card, history
 
 
+def keep(model, card: dict, where_to: Path) -> None:
+    """A fold model and its card in where_to/ (model.keras, card.json), as predict --model takes them."""
+    where_to.mkdir(parents=True, exist_ok=True)
+    model.save(where_to / "model.keras")
+    write_json(where_to / "card.json", card)
+
+
 def branch_system(model: str) -> str:
     """The system name of a fusion's branch scored alone (folds.csv, predictions.csv, the bench scripts)."""
     return f"{model} (fusion branch)"
@@ -340,7 +347,8 @@ def report_md(summary: dict, folds: pd.DataFrame, params: dict, timing: dict, no
 
 def run(params: dict, save_models: Path | None = None, out: Path | None = None) -> dict:
     """The cross-validation. `save_models`: also keep each fold model (and its card) there, for a close look
-    or to check that predict meets a file as cross-validation did; `out`: write cv.json and the rest there
+    or to check that predict meets a file as cross-validation did (with the refit, the model of step 1 as well,
+    in fold<k>_seed<s>/first/: the one the validation speakers met); `out`: write cv.json and the rest there
     instead of metrics/ (bench/crossval_grid.py)."""
     summary_file, cv_dir = (CV_SUMMARY, CV_DIR) if out is None else (Path(out) / "cv.json", Path(out))
     from pipeline.split import SplitConfig
@@ -449,6 +457,8 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
             epochs = _epochs_run(cfg, history)
             fusion = {"fusion_weight": history["fusion_weight"][0]} if "fusion_weight" in history else {}
             if cv.refit and parts["val"].any():
+                if save_models is not None:  # the model of step 1 too: the one the validation speakers met
+                    keep(model, card, Path(save_models) / f"fold{k}_seed{seed}" / "first")
                 refit_parts = {"train": parts["train"] | parts["val"], "val": np.zeros(len(data), dtype=bool)}
                 # a class only the validation speakers have becomes a training class of the refit
                 classes = [lab for lab in labels if lab in set(data.labels[refit_parts["train"]])]
@@ -457,10 +467,7 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
                                             fusion_weight=fusion.get("fusion_weight", cfg.fusion_weight))
                 model, card, _ = _train(refit, kinds, data, refit_parts, classes, settings)
             if save_models is not None:
-                where_to = Path(save_models) / f"fold{k}_seed{seed}"
-                where_to.mkdir(parents=True, exist_ok=True)
-                model.save(where_to / "model.keras")
-                write_json(where_to / "card.json", card)
+                keep(model, card, Path(save_models) / f"fold{k}_seed{seed}")
             for mode, (scored, probs) in score_modes(scorer(model), card, test, seed).items():
                 record(train_cfg.model, mode, seed, scored, np.asarray(classes)[probs.argmax(axis=1)], probs, classes,
                        val_uar=round(val_uar[None, mode], 4) if (None, mode) in val_uar else np.nan, epochs=epochs,

@@ -32,6 +32,11 @@ A row with no speaker statistics (one file of a stranger: `cold`) gets the popul
 population's mean moved towards the clip's own values by 1 / (1 + k) per feature. Where k is small (a feature
 that mostly tells speakers apart: a voice's level in a band, a microphone's colour) the clip itself says where
 its speaker sits; where k is large (a feature that moves with the emotion) the population's mean stays.
+With `cold: gender`, the mean is that of the training speakers of the clip's gender (female and male voices sit
+far apart in pitch and spectrum, so one population's mean suits neither), the gender told from the clip itself
+by a logistic regression on its population z-scores (per feature; per band for a spectrogram) fitted on the
+training speakers' clips and their recorded gender (the likelier gender's mean: a regularised classifier's
+probabilities are too timid to weight the two means by). Both ride in the card (`groups`, `group_model`), applied with numpy alone.
 
 With `shrinkage`, a speaker with fewer than `min_clips` clips is not ignored (the population's statistics) but
 gets the empirical-Bayes estimate of its mean: the population's moved towards the speaker's by n / (n + k), per
@@ -58,7 +63,10 @@ LAYOUTS = ("vector", "spectrogram")
 MODES = ("speaker", "population", "utterance", "none")
 SCALES = ("speaker", "population")
 POPULATIONS = ("clips", "speakers")
-COLD = ("population", "clip")  # a row with no speaker statistics: the population's, or shrunk towards its own  # how the population's statistics weight the training rows (docstring)
+COLD = ("population", "clip", "gender")  # a row with no speaker statistics: the population's, shrunk towards its
+                                         # own, or the population of the speakers of its (predicted) gender
+GROUP_MIN_SPEAKERS = 2  # cold `gender`: each gender needs this many training speakers, else the population's
+GROUP_C = 0.01  # the gender classifier's inverse L2 strength (logistic regression on population z-scores)  # how the population's statistics weight the training rows (docstring)
 CARD_VERSION = 1
 
 
@@ -97,6 +105,8 @@ class SpeakerNormaliser:
     cold: str = "population"  # a row with no speaker: the population's statistics | clip: with shrinkage, the
                               # population's mean moved towards the clip's own by 1 / (1 + k) (docstring)
     population: Statistics | None = field(default=None, repr=False)
+    groups: dict | None = field(default=None, repr=False)  # cold `gender`: {gender: Statistics} of the training rows
+    group_model: dict | None = field(default=None, repr=False)  # {"classes", "coef" (G, F), "intercept" (G)}
     prior_clips: np.ndarray | None = field(default=None, repr=False)  # k per feature, fitted with the population
 
     def __post_init__(self):
@@ -137,20 +147,65 @@ class SpeakerNormaliser:
         """Running sums of a speaker's rows, added a few at a time (predict reads a folder in chunks)."""
         return Accumulator(self)
 
-    def fit(self, x: np.ndarray, speakers=None) -> "SpeakerNormaliser":
+    def fit(self, x: np.ndarray, speakers=None, genders=None) -> "SpeakerNormaliser":
         """Population statistics of the training rows (raw): what a row with no speaker statistics gets (over
         every clip, or each corpus and speaker once: population_weighting); with shrinkage, also k per feature
-        from the training speakers (`speakers`: one per row)."""
-        if self.population_weighting == "speakers" and speakers is not None:
-            self.population = self.speaker_weighted_statistics(x, speakers)
-        else:
-            self.population = self.statistics(x, "population")
+        from the training speakers (`speakers`: one per row); with cold `gender`, each gender's statistics and
+        the classifier that tells a clip's gender (`genders`: one per row, None where unknown)."""
+        self.population = self.population_of(x, speakers)
         self.prior_clips = None
+        self.groups = self.group_model = None
+        if self.cold == "gender" and self.mode == "speaker" and genders is not None:
+            self.fit_groups(x, speakers, genders)
         if self.shrinkage and self.mode == "speaker":
             if speakers is None:
                 raise ValueError("shrinkage: fit() needs the training rows' speakers")
             self.prior_clips = self.fit_prior_clips(x, speakers)
         return self
+
+    def population_of(self, x: np.ndarray, speakers=None) -> Statistics:
+        """The statistics of raw rows as a population: over every clip, or by speakers (population_weighting)."""
+        if self.population_weighting == "speakers" and speakers is not None:
+            return self.speaker_weighted_statistics(x, speakers)
+        return self.statistics(x, "population")
+
+    def fit_groups(self, x: np.ndarray, speakers, genders) -> None:
+        """cold `gender`: the statistics of each gender's training rows and a logistic regression telling the
+        gender from a clip's population z-scores. Left unfitted (the population's statistics serve a stranger)
+        when a gender has fewer than GROUP_MIN_SPEAKERS speakers or fewer than two genders are known."""
+        from sklearn.linear_model import LogisticRegression
+
+        genders = np.asarray([None if g is None or (isinstance(g, float) and np.isnan(g)) or str(g) in ("", "unknown")
+                              else str(g) for g in genders], dtype=object)
+        spk = np.asarray(speakers if speakers is not None else np.arange(len(x)), dtype=object)
+        known = np.array([g is not None for g in genders])
+        names = sorted(set(genders[known].tolist()))
+        if len(names) < 2 or any(len(set(spk[genders == g].tolist())) < GROUP_MIN_SPEAKERS for g in names):
+            return
+        self.groups = {g: self.population_of(x[genders == g], None if speakers is None else spk[genders == g])
+                       for g in names}
+        values, ok = self.clip_values(x)
+        rows = known & ok
+        clf = LogisticRegression(C=GROUP_C, max_iter=2000).fit(self._z(values[rows]), genders[rows])
+        coef, intercept = clf.coef_, clf.intercept_
+        if len(clf.classes_) == 2:  # binary: sklearn's one row is the second class's logit against the first's
+            coef, intercept = np.vstack([np.zeros_like(coef), coef]), np.concatenate([[0.0], intercept])
+        self.group_model = {"classes": [str(c) for c in clf.classes_], "coef": coef.astype(np.float32),
+                            "intercept": intercept.astype(np.float32)}
+
+    def _z(self, values: np.ndarray) -> np.ndarray:
+        """(rows, features) clip values as z-scores of the population (clipped): the gender classifier's input."""
+        pop = self._population()
+        return np.clip((values - pop.mean.reshape(-1)) / (pop.std.reshape(-1) + self.eps), -self.clip, self.clip)
+
+    def gender_probabilities(self, x: np.ndarray) -> tuple[list[str], np.ndarray]:
+        """(genders, (rows, genders) probabilities) of raw rows, from the fitted classifier."""
+        values, _ = self.clip_values(x)
+        m = self.group_model
+        logits = self._z(values) @ np.asarray(m["coef"], np.float64).T + np.asarray(m["intercept"], np.float64)
+        logits -= logits.max(axis=1, keepdims=True)
+        p = np.exp(logits)
+        return list(m["classes"]), p / p.sum(axis=1, keepdims=True)
 
     def speaker_weighted_statistics(self, x: np.ndarray, speakers) -> Statistics:
         """Population statistics in which each corpus counts once and each speaker once within its corpus (the
@@ -257,9 +312,17 @@ class SpeakerNormaliser:
         return Normalised(out, used)
 
     def normalise_cold(self, x: np.ndarray) -> Normalised:
-        """Rows with no speaker statistics: the population's, or (cold `clip`, with shrinkage fitted) each row
-        centred on the population's mean moved towards its own values by 1 / (1 + k), per feature."""
+        """Rows with no speaker statistics: the population's; or (cold `clip`, with shrinkage fitted) each row
+        centred on the population's mean moved towards its own values by 1 / (1 + k), per feature; or (cold
+        `gender`, fitted) on the mean of the training speakers of the row's likelier gender."""
         pop = self._population()
+        if len(x) and self.cold == "gender" and self.group_model is not None:
+            names, p = self.gender_probabilities(x)
+            means = np.stack([self.groups[names[j]].mean for j in p.argmax(axis=1)])  # the likelier gender's
+            stats = Statistics(means.astype(np.float32), pop.std, 1, "population")
+            used = np.array([f"population of {names[j]} speakers ({p[i, j]:.2f})"
+                             for i, j in enumerate(p.argmax(axis=1))], dtype=object)
+            return Normalised(self.transform(x, stats), used)
         if self.cold != "clip" or self.prior_clips is None or len(x) == 0:
             return Normalised(self.transform(x, pop), np.full(len(x), pop.describe(), dtype=object))
         values, ok = self.clip_values(x)
@@ -300,6 +363,11 @@ class SpeakerNormaliser:
         if self.population is not None:
             out["population"] = {"mean": self.population.mean.tolist(), "std": self.population.std.tolist(),
                                  "clips": self.population.clips}
+        if self.groups is not None:
+            out["groups"] = {g: {"mean": st.mean.tolist(), "clips": st.clips} for g, st in self.groups.items()}
+            out["group_model"] = {"classes": self.group_model["classes"],
+                                  "coef": np.asarray(self.group_model["coef"]).tolist(),
+                                  "intercept": np.asarray(self.group_model["intercept"]).tolist()}
         return out
 
     @classmethod
@@ -312,11 +380,18 @@ class SpeakerNormaliser:
                                                          np.asarray(pop["std"], np.float32),
                                                          int(pop["clips"]), "population")
         prior = card.get("prior_clips")
+        groups = None if population is None or card.get("groups") is None else {
+            g: Statistics(np.asarray(v["mean"], np.float32), population.std, int(v["clips"]), "population")
+            for g, v in card["groups"].items()}
+        model = card.get("group_model")
+        model = None if model is None else {"classes": list(model["classes"]),
+                                            "coef": np.asarray(model["coef"], np.float32),
+                                            "intercept": np.asarray(model["intercept"], np.float32)}
         return cls(layout=card["layout"], mode=card["mode"], min_clips=int(card["min_clips"]),
                    scale=card.get("scale", "speaker"), clip=float(card["clip"]), eps=float(card["eps"]),
                    floor=card.get("floor"), shrinkage=bool(card.get("shrinkage", False)),
                    population_weighting=card.get("population_weighting", "clips"),
-                   cold=card.get("cold", "population"), population=population,
+                   cold=card.get("cold", "population"), population=population, groups=groups, group_model=model,
                    prior_clips=None if prior is None else np.asarray(prior, np.float32))
 
 

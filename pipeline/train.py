@@ -49,7 +49,7 @@ class TrainConfig:
     normalisation_scale: str = "speaker"  # a speaker's std divides its rows, or the population's
     normalisation_shrinkage: bool = False  # under min_clips clips, a speaker's mean shrunk towards the population's
     normalisation_population: str = "clips"  # population statistics over every clip | each corpus and speaker once
-    normalisation_cold: str = "population"  # a file with no speaker: the population's statistics | clip (shrunk)
+    normalisation_cold: str = "population"  # a file with no speaker: the population's | clip (shrunk) | gender
     cold_share: float = 0.0  # share of training rows served each epoch as a stranger's file is (the population's)
     prior_correction: bool = False  # the trained model's probabilities divided by the training class frequencies
     distribution: str = "auto"  # auto | none | data_parallel (pipeline/distribute.py)
@@ -184,7 +184,13 @@ def build_card(cfg: TrainConfig, kinds: tuple, classes: list[str], train, settin
                         "model %s reads it as it is", cfg.normalisation, cfg.model)
         raw = train.inputs[kind]
         if norm.mode != "none":
-            norm.fit(model_card.values(kind, raw, settings.get("image_scale")), speakers=train.speakers)
+            meta = getattr(train, "meta", None)  # cold `gender` learns from the training speakers' recorded gender
+            genders = None if meta is None or "gender" not in meta else meta["gender"].to_numpy(dtype=object)
+            norm.fit(model_card.values(kind, raw, settings.get("image_scale")), speakers=train.speakers,
+                     genders=genders)
+            if norm.cold == "gender" and norm.group_model is None:
+                log.warning("train.normalisation_cold gender: the training speakers' genders are unknown, or a gender "
+                            "has under 2 speakers; a stranger's file gets the whole population's statistics")
             if norm.shrinkage and norm.mode == "speaker" and norm.prior_clips is None:
                 log.warning("train.normalisation_shrinkage: fewer than 3 training speakers with 2 or more clips, "
                             "too few to learn how far to trust a few clips; a speaker with under %d clips gets the "

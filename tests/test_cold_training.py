@@ -118,3 +118,25 @@ def test_enrolment_on_neutral_clips_takes_only_the_speakers_neutral_clips_and_sc
         np.testing.assert_allclose(inputs["compare"][rows], norm.transform(x[(spk == s) & ~drawn], stats), rtol=1e-6)
     cold = model_card.model_inputs({"compare": x[spk == "c:0"]}, card)[0]["compare"]
     np.testing.assert_array_equal(inputs["compare"][(spk == "c:0")[~drawn]], cold)  # no neutral clip: cold
+
+
+def test_the_card_learns_each_genders_population_from_the_training_speakers_and_predict_serves_it():
+    import pandas as pd
+
+    from pipeline.train import build_card
+
+    rng = np.random.default_rng(10)
+    x, spk = _speakers(rng)
+    gender = np.where(np.isin(spk, ["c:0", "c:2", "c:4"]), "female", "male").astype(object)
+    x[gender == "female", 0] += 20.0  # a voice's pitch: female speakers sit apart
+    cfg = SimpleNamespace(model="functionals", normalisation="speaker", normalisation_scale="population",
+                          normalisation_shrinkage=True, prior_correction=False, normalisation_population="clips",
+                          normalisation_cold="gender", cold_share=0.0)
+    train = SimpleNamespace(inputs={"compare": x}, speakers=spk, meta=pd.DataFrame({"gender": gender}))
+    card = build_card(cfg, ("compare",), ["angry", "sad"], train, {"audio": AUDIO, "features": FEATURES})
+    norm = card["inputs"]["compare"]["normalisation"]
+    assert norm["cold"] == "gender" and set(norm["groups"]) == {"female", "male"}
+    assert norm["group_model"]["classes"] == ["female", "male"]
+    served, used = model_card.model_inputs({"compare": x[gender == "female"]}, card)  # strangers: no speaker
+    assert all(u.startswith("population of female speakers") for u in used)
+    assert abs(served["compare"][:, 0].mean()) < 0.2  # centred on the female speakers' mean, not the population's

@@ -241,3 +241,53 @@ def test_cold_clip_of_a_spectrogram_takes_the_clips_speech_frames_per_band():
     expected = np.clip((x[:3] - mean) / (norm.population.std + 1e-6), -5, 5)
     expected[:, :, [0, 1, 8, 9], :] = 0.0  # padding frames stay at 0 (the frames outside 2..7 of the fixture)
     np.testing.assert_allclose(out.x, expected, rtol=1e-4, atol=1e-4)
+
+
+def _voices(seed: int = 11):
+    """Six speakers, three of each gender; a gender moves feature 0 far (a voice's pitch), feature 1 a little."""
+    rng = np.random.default_rng(seed)
+    rows, spk, gender = [], [], []
+    for i in range(6):
+        g = "female" if i % 2 else "male"
+        centre = np.array([8.0 if g == "female" else -8.0, 1.0 if g == "female" else -1.0, 0.0]) + rng.normal(0, 0.5, 3)
+        rows.append(rng.normal(centre, 1.0, (15, 3)))
+        spk += [f"c:{i}"] * 15
+        gender += [g] * 15
+    return np.concatenate(rows).astype(np.float32), np.array(spk, dtype=object), np.array(gender, dtype=object)
+
+
+def test_cold_gender_centres_a_stranger_on_the_training_speakers_of_its_predicted_gender():
+    x, spk, gender = _voices()
+    norm = SpeakerNormaliser(layout="vector", mode="speaker", scale="population", cold="gender").fit(x, spk, gender)
+    assert set(norm.groups) == {"female", "male"} and norm.group_model["classes"] == ["female", "male"]
+    np.testing.assert_allclose(norm.groups["female"].mean, x[gender == "female"].mean(axis=0), rtol=1e-5)
+    stranger, _, who = _voices(seed=12)  # new speakers of both genders
+    names, p = norm.gender_probabilities(stranger)
+    told = np.asarray(names)[p.argmax(axis=1)]
+    assert (told == who).mean() > 0.95
+    out = norm.normalise(stranger)
+    mean = np.stack([norm.groups[g].mean for g in told])  # numpy reference: the likelier gender's mean
+    np.testing.assert_allclose(out.x, np.clip((stranger - mean) / (norm.population.std + 1e-6), -5, 5), rtol=1e-4,
+                               atol=1e-4)
+    assert out.used[0].startswith("population of ") and out.used[0].endswith(")")
+    # the gender offset is gone from feature 0, where the whole population's mean leaves it
+    plain = SpeakerNormaliser.from_card(dict(norm.to_card(), cold="population")).normalise(stranger)
+    assert np.abs(out.x[:, 0]).mean() < 0.3 * np.abs(plain.x[:, 0]).mean()
+    back = SpeakerNormaliser.from_card(norm.to_card())  # the card carries both genders' means and the classifier
+    np.testing.assert_allclose(back.normalise(stranger).x, out.x, rtol=1e-5, atol=1e-5)
+    # a speaker with its own statistics is not touched by the cold policy
+    np.testing.assert_array_equal(norm.normalise(x, spk).x, plain_of(norm).normalise(x, spk).x)
+
+
+def plain_of(norm):
+    return SpeakerNormaliser.from_card(dict(norm.to_card(), cold="population"))
+
+
+def test_cold_gender_without_two_speakers_of_each_gender_serves_the_population():
+    x, spk, gender = _voices()
+    few = gender.copy()
+    few[spk != "c:1"] = "male"  # one female speaker only
+    norm = SpeakerNormaliser(layout="vector", mode="speaker", cold="gender").fit(x, spk, few)
+    assert norm.groups is None and set(norm.normalise(x[:3]).used) == {"population"}
+    unknown = np.array([None] * len(x), dtype=object)
+    assert SpeakerNormaliser(layout="vector", mode="speaker", cold="gender").fit(x, spk, unknown).groups is None

@@ -1,0 +1,103 @@
+"""Score the fold models a cross-validation kept (`python -m pipeline crossval --keep-models DIR`, or
+bench/crossval_grid.py's runs with crossval.refit=false) again under other serving policies, without training:
+how a stranger's file is normalised (train.normalisation_cold: population | clip) changes only the card, so the
+same models answer for each policy, on the validation speakers (to choose by) and the test speakers.
+
+    python bench/rescore_cold.py DIR "split.folds=10|crossval.refit=false" --cold population clip
+
+Policies that need fitted parts (`gender`: each gender's statistics and the classifier; `clip`: shrinkage's k)
+can be scored only on models trained with them in the card: train with train.normalisation_cold=gender, then
+score population, clip and gender from the same models. With the refit, the validation speakers are scored by
+the kept model of step 1 (fold<k>_seed<s>/first/). The params (params.yaml with the `-S`-style overrides, as bench/crossval_grid.py takes them) must be those of the
+run that kept the models (its folds and validation draw). Prints pooled UAR per policy, way of meeting a speaker,
+system (the model and each fusion branch) and part (val / test), mean over the seeds, and writes the table to
+DIR/rescore.md.
+"""
+from __future__ import annotations
+
+import argparse
+import copy
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import yaml
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", type=Path, help="the folder of fold<k>_seed<s>/ model.keras + card.json")
+    ap.add_argument("overrides", help="key=value|key=value... of the run that kept the models")
+    ap.add_argument("--cold", nargs="+", default=["population", "clip"], help="cold policies to score")
+    args = ap.parse_args()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from crossval_grid import apply
+
+    from pipeline import crossval
+    from pipeline.backend import quiet_tensorflow
+    from pipeline.balancing import balanced
+    from pipeline.cli import setup_logging
+    from pipeline.dataset import load_rows
+    from pipeline.paths import MANIFEST
+    from pipeline.split import SplitConfig
+    from pipeline.zoo import input_kinds, load_model
+
+    setup_logging()
+    quiet_tensorflow()
+    params = copy.deepcopy(yaml.safe_load(Path("params.yaml").read_text()))
+    for a in filter(None, args.overrides.split("|")):
+        apply(params, a)
+    kinds = input_kinds(params["model"])
+    originals = lambda meta: ~meta["augmented"].to_numpy(dtype=bool)  # noqa: E731
+    data = balanced(load_rows(kinds, select=originals), params, copies=lambda: None)
+    manifest = pd.read_parquet(MANIFEST)
+    splits = crossval.fold_splits(manifest, SplitConfig.from_params(params), [])
+    from pipeline.train import TrainConfig
+
+    branches = [None, *TrainConfig.from_params(params).branches]  # the model, then each fusion branch alone
+    labels = [lab for lab in crossval.TARGET_LABELS if lab in set(data.labels)]
+    rows = []
+    for run in sorted(args.models.glob("fold*_seed*")):
+        k, seed = (int(v) for v in run.name[4:].split("_seed"))
+        where = crossval._row_splits(data.meta, manifest, splits[k])
+        for part_name in ("val", "test"):
+            # the validation speakers met the model of step 1 (kept in first/ when the run refit), the test
+            # speakers the model scored on them
+            source = run / "first" if part_name == "val" and (run / "first").exists() else run
+            part = data.subset(where == part_name)
+            if len(part) == 0:
+                continue
+            model = load_model(source / "model.keras", compile=False)
+            card = yaml.safe_load((source / "card.json").read_text())
+            classes = card["labels"]
+            for policy in args.cold:
+                mine = copy.deepcopy(card)
+                for spec in mine["inputs"].values():
+                    spec["normalisation"]["cold"] = policy
+                for kind in branches:
+                    for mode, (scored, probs) in crossval.score_modes(crossval.scorer(model, kind), mine, part,
+                                                                      seed).items():
+                        predicted = np.asarray(classes)[probs.argmax(axis=1)]
+                        rows.append(crossval.prediction_frame(kind or params["model"], mode, k, seed,
+                                                              part.subset(scored), predicted).assign(
+                            policy=policy, part=part_name))
+        print(f"{run.name}: scored", flush=True)
+    pred = pd.concat(rows, ignore_index=True)
+    table = ["| policy | part | system | " + " | ".join(crossval.MODE_NOTES) + " |",
+             "|---|---|---|" + "---|" * len(crossval.MODE_NOTES)]
+    for (policy, part_name, system), g in pred.groupby(["policy", "part", "system"], sort=False):
+        cells = []
+        for mode in crossval.MODE_NOTES:
+            m = g[g["mode"] == mode]
+            cells.append(f"{crossval.pooled_uar(m, labels):.3f}" if len(m) else "")
+        table.append(f"| {policy} | {part_name} | {system} | " + " | ".join(cells) + " |")
+    text = "\n".join(table) + "\n"
+    (args.models / "rescore.md").write_text(text)
+    print(text)
+
+
+if __name__ == "__main__":
+    main()
