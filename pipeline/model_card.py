@@ -181,11 +181,14 @@ def model_inputs(raw: dict, card: dict, speakers=None, statistics: dict | None =
     return out, used
 
 
-def speaker_statistics(raw: dict, card: dict, source: str = "enrolled", norms: dict | None = None) -> dict:
-    """{kind: Statistics} of one speaker's raw rows (its enrolment clips), for model_inputs' `statistics`."""
+def speaker_statistics(raw: dict, card: dict, source: str = "enrolled", norms: dict | None = None,
+                       neutral: bool = False) -> dict:
+    """{kind: Statistics} of one speaker's raw rows (its enrolment clips), for model_inputs' `statistics`;
+    neutral: the clips are neutral speech, moved by the card's neutral offset (SpeakerNormaliser)."""
     norms = norms or normalisers(card)
-    return {kind: norms[kind].statistics(values(kind, raw[kind], spec.get("scale")), source)
-            for kind, spec in card["inputs"].items() if norms[kind].mode not in ("none", "utterance")}
+    out = {kind: norms[kind].statistics(values(kind, raw[kind], spec.get("scale")), source)
+           for kind, spec in card["inputs"].items() if norms[kind].mode not in ("none", "utterance")}
+    return {kind: norms[kind].neutral_statistics(st) for kind, st in out.items()} if neutral else out
 
 
 ENROL_CLIPS = (5, 10)  # enrolment sizes measured: a few recordings a user gives to learn a new speaker
@@ -224,10 +227,12 @@ def neutral_draw(speakers: np.ndarray, labels: np.ndarray, n: int, seed: int) ->
     return chosen
 
 
-def _enrolled_inputs(raw: dict, speakers: np.ndarray, drawn: np.ndarray, card: dict, norms: dict):
+def _enrolled_inputs(raw: dict, speakers: np.ndarray, drawn: np.ndarray, card: dict, norms: dict,
+                     neutral: bool = False):
     """(rows scored, their inputs): the rows not drawn, each speaker normalised on its drawn clips' statistics
-    (a speaker with none drawn: the cold path)."""
-    statistics = {spk: speaker_statistics({k: v[drawn & (speakers == spk)] for k, v in raw.items()}, card, norms=norms)
+    (a speaker with none drawn: the cold path; neutral: the drawn clips are neutral speech)."""
+    statistics = {spk: speaker_statistics({k: v[drawn & (speakers == spk)] for k, v in raw.items()}, card, norms=norms,
+                                          neutral=neutral)
                   for spk in sorted(set(speakers[drawn].tolist()))}
     who = np.array([s if s in statistics else None for s in speakers[~drawn]], dtype=object)
     scored = {k: v[~drawn] for k, v in raw.items()}
@@ -240,7 +245,7 @@ def inputs_by_mode(raw: dict, speakers: np.ndarray, card: dict, seed: int, norms
     transductive (each speaker normalised on all of its clips), enrolledN (on N drawn clips of the speaker, which
     are then not scored; a speaker with N or fewer clips gets none: the cold path) and cold (no statistics of the
     speaker: the training population's). With `labels`, also enrolled_neutral (NEUTRAL_MODE: on up to
-    NEUTRAL_CLIPS of the speaker's neutral clips, then not scored). -> {mode: (bool mask of the rows scored,
+    NEUTRAL_CLIPS of the speaker's neutral clips, then not scored, moved by the card's neutral offset). -> {mode: (bool mask of the rows scored,
     their inputs)}."""
     norms = norms or normalisers(card)
     speakers = np.asarray(speakers, dtype=object)
@@ -252,7 +257,7 @@ def inputs_by_mode(raw: dict, speakers: np.ndarray, card: dict, seed: int, norms
     modes = MODES
     if labels is not None:
         out[NEUTRAL_MODE] = _enrolled_inputs(raw, speakers, neutral_draw(speakers, labels, NEUTRAL_CLIPS, seed),
-                                             card, norms)
+                                             card, norms, neutral=True)
         modes = MODES + (NEUTRAL_MODE,)
     return {mode: out[mode] for mode in modes}
 
@@ -260,9 +265,10 @@ def inputs_by_mode(raw: dict, speakers: np.ndarray, card: dict, seed: int, norms
 class StatisticsAccumulator:
     """One speaker's statistics for every input of a model, from raw rows added a chunk at a time (predict)."""
 
-    def __init__(self, card: dict, norms: dict | None = None, source: str = "speaker"):
-        self.card, self.source = card, source
+    def __init__(self, card: dict, norms: dict | None = None, source: str = "speaker", neutral: bool = False):
+        self.card, self.source, self.neutral = card, source, neutral
         norms = norms or normalisers(card)
+        self.norms = norms
         self.acc = {kind: norms[kind].accumulator() for kind in card["inputs"]
                     if norms[kind].mode not in ("none", "utterance")}
 
@@ -271,7 +277,8 @@ class StatisticsAccumulator:
             acc.add(values(kind, raw[kind], self.card["inputs"][kind].get("scale")))
 
     def statistics(self) -> dict:
-        return {kind: acc.statistics(self.source) for kind, acc in self.acc.items()}
+        out = {kind: acc.statistics(self.source) for kind, acc in self.acc.items()}
+        return {k: self.norms[k].neutral_statistics(v) for k, v in out.items()} if self.neutral else out
 
 
 def as_model_input(inputs: dict):

@@ -107,6 +107,7 @@ class SpeakerNormaliser:
     population: Statistics | None = field(default=None, repr=False)
     groups: dict | None = field(default=None, repr=False)  # cold `gender`: {gender: Statistics} of the training rows
     group_model: dict | None = field(default=None, repr=False)  # {"classes", "coef" (G, F), "intercept" (G)}
+    neutral_offset: np.ndarray | None = field(default=None, repr=False)  # a speaker's mean - its neutral clips'
     prior_clips: np.ndarray | None = field(default=None, repr=False)  # k per feature, fitted with the population
 
     def __post_init__(self):
@@ -147,21 +148,46 @@ class SpeakerNormaliser:
         """Running sums of a speaker's rows, added a few at a time (predict reads a folder in chunks)."""
         return Accumulator(self)
 
-    def fit(self, x: np.ndarray, speakers=None, genders=None) -> "SpeakerNormaliser":
+    def fit(self, x: np.ndarray, speakers=None, genders=None, labels=None) -> "SpeakerNormaliser":
         """Population statistics of the training rows (raw): what a row with no speaker statistics gets (over
         every clip, or each corpus and speaker once: population_weighting); with shrinkage, also k per feature
         from the training speakers (`speakers`: one per row); with cold `gender`, each gender's statistics and
-        the classifier that tells a clip's gender (`genders`: one per row, None where unknown)."""
+        the classifier that tells a clip's gender (`genders`: one per row, None where unknown); with `labels`,
+        the offset from a speaker's neutral clips to its mean (fit_neutral_offset)."""
         self.population = self.population_of(x, speakers)
         self.prior_clips = None
         self.groups = self.group_model = None
+        self.neutral_offset = None
         if self.cold == "gender" and self.mode == "speaker" and genders is not None:
             self.fit_groups(x, speakers, genders)
+        if self.mode == "speaker" and speakers is not None and labels is not None:
+            self.fit_neutral_offset(x, speakers, labels)
         if self.shrinkage and self.mode == "speaker":
             if speakers is None:
                 raise ValueError("shrinkage: fit() needs the training rows' speakers")
             self.prior_clips = self.fit_prior_clips(x, speakers)
         return self
+
+    def fit_neutral_offset(self, x: np.ndarray, speakers, labels) -> None:
+        """The training speakers' mean offset from the mean of their neutral clips to the mean of all their clips
+        (per feature; per band for a spectrogram). A user enrols with everyday speech, neutral, while training
+        centred each speaker on its acted mix of emotions: enrolment on neutral clips alone adds this offset
+        (neutral_statistics). Needs 2 training speakers with neutral and other clips; else none."""
+        speakers, labels = np.asarray(speakers, dtype=object), np.asarray(labels, dtype=object)
+        neutral = labels == "neutral"
+        offsets = []
+        for spk in dict.fromkeys(speakers.tolist()):
+            mine = speakers == spk
+            if (mine & neutral).any() and (mine & ~neutral).any():
+                offsets.append(self.statistics(x[mine]).mean - self.statistics(x[mine & neutral]).mean)
+        self.neutral_offset = np.mean(offsets, axis=0).astype(np.float32) if len(offsets) >= 2 else None
+
+    def neutral_statistics(self, stats: Statistics) -> Statistics:
+        """A speaker's statistics taken from neutral clips only, moved to where its acted mix would centre it."""
+        if self.neutral_offset is None:
+            return stats
+        return Statistics((stats.mean + self.neutral_offset).astype(np.float32), stats.std, stats.clips,
+                          "enrolled on neutral", stats.shrunk)
 
     def population_of(self, x: np.ndarray, speakers=None) -> Statistics:
         """The statistics of raw rows as a population: over every clip, or by speakers (population_weighting)."""
@@ -363,6 +389,8 @@ class SpeakerNormaliser:
         if self.population is not None:
             out["population"] = {"mean": self.population.mean.tolist(), "std": self.population.std.tolist(),
                                  "clips": self.population.clips}
+        if self.neutral_offset is not None:
+            out["neutral_offset"] = self.neutral_offset.tolist()
         if self.groups is not None:
             out["groups"] = {g: {"mean": st.mean.tolist(), "clips": st.clips} for g, st in self.groups.items()}
             out["group_model"] = {"classes": self.group_model["classes"],
@@ -383,6 +411,7 @@ class SpeakerNormaliser:
         groups = None if population is None or card.get("groups") is None else {
             g: Statistics(np.asarray(v["mean"], np.float32), population.std, int(v["clips"]), "population")
             for g, v in card["groups"].items()}
+        offset = card.get("neutral_offset")
         model = card.get("group_model")
         model = None if model is None else {"classes": list(model["classes"]),
                                             "coef": np.asarray(model["coef"], np.float32),
@@ -392,6 +421,7 @@ class SpeakerNormaliser:
                    floor=card.get("floor"), shrinkage=bool(card.get("shrinkage", False)),
                    population_weighting=card.get("population_weighting", "clips"),
                    cold=card.get("cold", "population"), population=population, groups=groups, group_model=model,
+                   neutral_offset=None if offset is None else np.asarray(offset, np.float32),
                    prior_clips=None if prior is None else np.asarray(prior, np.float32))
 
 

@@ -1,6 +1,7 @@
 """predict: emotion of new recordings with the trained model.
 
-`python -m pipeline predict PATH... [--json | --csv] [--per-window] [--speakers none|one|folder] [--enroll DIR]`.
+`python -m pipeline predict PATH... [--json | --csv] [--per-window] [--speakers none|one|folder]
+[--enroll DIR [--enroll-neutral]]`.
 Files and folders (wav, flac, ogg, aiff, mp3 where the audio stack reads them). The audio goes through exactly
 the standardise + render code of training (pipeline.audio, pipeline.features); recordings longer than the
 window are scored on overlapping windows and the probabilities averaged. An unreadable input gets a per-file
@@ -9,7 +10,8 @@ error and the others are still scored; the exit status is non-zero only when eve
 Speaker normalisation (the model card's, pipeline/normalisation.py) needs statistics of the speaker. By
 default a file gets none, the training population's statistics (the `cold` figure of cross-validation):
 what one file of a stranger gets. `--enroll DIR` learns the speaker of every input from the recordings in DIR
-(cross-validation's `enrolled` figures); `--speakers one|folder` takes all inputs, or each folder, as one
+(cross-validation's `enrolled` figures; with `--enroll-neutral`, recordings of everyday, neutral speech, moved by
+the card's offset from a speaker's neutral clips to its mean: `enrolled_neutral`); `--speakers one|folder` takes all inputs, or each folder, as one
 speaker and normalises it on its own recordings (the `transductive` figure). A speaker's statistics come from
 one clip per recording, made as training made it (the recording's trimmed speech fitted to the window), so
 clips are counted as in training; a speaker with fewer than the card's min_clips recordings gets the
@@ -144,7 +146,8 @@ def speaker_of(path: str, speakers: str) -> str | None:
     return "inputs" if speakers == "one" else None
 
 
-def speaker_statistics(files: list[Path], card: dict, acfg, fcfg, group_of, source: str) -> tuple[dict, list]:
+def speaker_statistics(files: list[Path], card: dict, acfg, fcfg, group_of, source: str,
+                       neutral: bool = False) -> tuple[dict, list]:
     """{group: {kind: Statistics}} accumulated over each group's recordings (one training clip per recording,
     a chunk at a time: memory stays flat), and the per-file errors met on the way."""
     from pipeline import model_card
@@ -160,7 +163,7 @@ def speaker_statistics(files: list[Path], card: dict, acfg, fcfg, group_of, sour
                 continue
             group = group_of(p.path)
             if group not in acc:
-                acc[group] = model_card.StatisticsAccumulator(card, norms, source)
+                acc[group] = model_card.StatisticsAccumulator(card, norms, source, neutral=neutral)
             acc[group].add({k: v[None] for k, v in p.clip.items()})
     return {g: a.statistics() for g, a in acc.items()}, errors
 
@@ -244,7 +247,12 @@ def main(argv=None) -> None:
     who.add_argument("--enroll", metavar="DIR",
                      help="recordings of the speaker of every input, to learn that speaker's statistics from "
                           "(not themselves scored)")
+    parser.add_argument("--enroll-neutral", action="store_true",
+                        help="with --enroll: the enrolment recordings are neutral, everyday speech; their mean is "
+                             "moved to where training centred a speaker (its acted mix), by the card's offset")
     args = parser.parse_args(argv)
+    if args.enroll_neutral and not args.enroll:
+        raise UserError("--enroll-neutral describes the recordings of --enroll DIR: give --enroll too")
 
     from pipeline import model_card
 
@@ -264,7 +272,8 @@ def main(argv=None) -> None:
         enrol = collect([args.enroll])
         if not enrol:
             raise UserError(f"--enroll {args.enroll}: no audio files found")
-        statistics, bad = speaker_statistics(enrol, card, acfg, fcfg, lambda path: "enrolled", "enrolled")
+        statistics, bad = speaker_statistics(enrol, card, acfg, fcfg, lambda path: "enrolled", "enrolled",
+                                             neutral=args.enroll_neutral)
         if not statistics:
             raise UserError(f"--enroll {args.enroll}: no recording could be read")
         print(f"note: enrolled the speaker on {statistics['enrolled'][next(iter(statistics['enrolled']))].clips} "

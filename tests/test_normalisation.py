@@ -291,3 +291,28 @@ def test_cold_gender_without_two_speakers_of_each_gender_serves_the_population()
     assert norm.groups is None and set(norm.normalise(x[:3]).used) == {"population"}
     unknown = np.array([None] * len(x), dtype=object)
     assert SpeakerNormaliser(layout="vector", mode="speaker", cold="gender").fit(x, spk, unknown).groups is None
+
+
+def test_neutral_enrolment_is_moved_by_the_training_speakers_offset_from_their_neutral_clips():
+    rng = np.random.default_rng(13)
+    rows, spk, labels = [], [], []
+    for i in range(4):  # neutral clips sit 3 below a speaker's mix on feature 0 (calmer), the rest above
+        centre = rng.normal(0, 5, 3)
+        for j in range(12):
+            lab = "neutral" if j < 3 else "angry"
+            rows.append(centre + rng.normal(0, 0.3, 3) + ([-3.0, 0, 0] if lab == "neutral" else [1.0, 0, 0]))
+            spk.append(f"c:{i}")
+            labels.append(lab)
+    x, spk, labels = np.array(rows, np.float32), np.array(spk, object), np.array(labels, object)
+    norm = SpeakerNormaliser(layout="vector", mode="speaker", scale="population").fit(x, spk, labels=labels)
+    expected = np.mean([x[spk == s].mean(0) - x[(spk == s) & (labels == "neutral")].mean(0) for s in set(spk)], axis=0)
+    np.testing.assert_allclose(norm.neutral_offset, expected, rtol=1e-4, atol=1e-4)
+    assert 2.5 < norm.neutral_offset[0] < 3.5
+    enrol = norm.statistics(x[(spk == "c:0") & (labels == "neutral")], "enrolled")
+    moved = norm.neutral_statistics(enrol)
+    np.testing.assert_allclose(moved.mean, enrol.mean + norm.neutral_offset, rtol=1e-6)
+    assert moved.source == "enrolled on neutral" and moved.clips == 3
+    np.testing.assert_allclose(moved.mean, x[spk == "c:0"].mean(0), atol=0.5)  # near where training centred c:0
+    back = SpeakerNormaliser.from_card(norm.to_card())
+    np.testing.assert_array_equal(back.neutral_offset, norm.neutral_offset)
+    assert SpeakerNormaliser(layout="vector", mode="speaker").fit(x, spk).neutral_offset is None  # no labels: none
