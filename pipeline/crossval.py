@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import json
 import logging
 import time
 from dataclasses import dataclass
@@ -59,6 +60,7 @@ from pipeline.paths import CV_DIR, CV_SUMMARY, MANIFEST
 log = logging.getLogger("pipeline.crossval")
 
 HEADLINE = ("accuracy", "uar", "macro_f1")
+BASELINE_SYSTEM = "baseline_egemaps_svm"
 BASELINE_C = 10.0  # the reference's RBF SVM (shared/corpora/README: eGeMAPSv02 + RBF SVM C=10)
 
 
@@ -483,8 +485,8 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
         if cv.baseline:
             t = time.perf_counter()
             fit_rows = parts["train"] | parts["val"]
-            for system, mode, per_speaker in (("baseline_egemaps_svm", "cold", False),
-                                              ("baseline_egemaps_svm", "transductive", True)):
+            for system, mode, per_speaker in ((BASELINE_SYSTEM, "cold", False),
+                                              (BASELINE_SYSTEM, "transductive", True)):
                 predicted = baseline_scores(baseline_x[fit_rows], data.labels[fit_rows], baseline_x[parts["test"]],
                                             data.speakers[fit_rows], test.speakers, per_speaker)
                 record(system, mode, 0, np.ones(len(test), dtype=bool), predicted, val_uar=np.nan, epochs=0,
@@ -499,25 +501,33 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
         raise UserError("cross-validation produced no test predictions: every fold was empty")
     folds = pd.DataFrame(fold_rows)
     pred = pd.concat(pred_rows, ignore_index=True)
-    summary = summarise(pred, folds, labels)
+    val_pred = pd.concat(val_pred_rows, ignore_index=True) if val_pred_rows else None
     timing["total"] = time.perf_counter() - t0
-    headline = headline_metrics(summary, train_cfg.model)
+    return write_results(folds, pred, val_pred, labels, notes, timing, params, train_cfg.model, summary_file, cv_dir)
+
+
+def write_results(folds: pd.DataFrame, pred: pd.DataFrame, val_pred: pd.DataFrame | None, labels: list[str],
+                  notes: list[str], timing: dict, params: dict, model: str, summary_file: Path, cv_dir: Path) -> dict:
+    """Summarise the test predictions and write cv.json, folds.csv, predictions.csv, val_predictions.csv,
+    summary.json, the pictures and report.md; print the table. -> the cv.json headline."""
+    summary = summarise(pred, folds, labels)
+    headline = headline_metrics(summary, model)
     cv_dir.mkdir(parents=True, exist_ok=True)
     write_json(summary_file, headline)
     write_csv(cv_dir / "folds.csv", folds)
     write_csv(cv_dir / "predictions.csv", pred)
-    if val_pred_rows:  # the validation speakers as the model of step 1 met them: to compare choices on, offline
-        write_csv(cv_dir / "val_predictions.csv", pd.concat(val_pred_rows, ignore_index=True))
+    if val_pred is not None:  # the validation speakers as the model of step 1 met them: to compare choices on
+        write_csv(cv_dir / "val_predictions.csv", val_pred)
     write_json(cv_dir / "summary.json", {"systems": summary, "labels": labels, "notes": notes,
                                          "modes": MODE_NOTES,
                                          "timing_seconds": {k: round(v, 1) for k, v in timing.items()}})
     plot_folds(folds, cv_dir / "folds.png")
     from pipeline.evaluate import plot_confusion
 
-    mine = summary[train_cfg.model]["transductive"]
+    mine = summary[model]["transductive"]
     h = mine["headline"]
     plot_confusion(mine["breakdown"]["confusion_matrix"], labels, cv_dir / "confusion_matrix.png",
-                   f"{train_cfg.model} (transductive): {h['folds']} folds x {h['seeds']} seeds (counts summed), "
+                   f"{model} (transductive): {h['folds']} folds x {h['seeds']} seeds (counts summed), "
                    f"pooled UAR {h['uar_pooled']:.3f}")
     write_text(cv_dir / "report.md", report_md(summary, folds, params, timing, notes))
     for note in notes:
@@ -531,6 +541,49 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
                   + (f", val UAR {h['val_uar_mean']:.3f}" if "val_uar_mean" in h else ""))
     print("crossval time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timing.items()))
     return headline
+
+
+def merge(runs: list[Path], out: Path, params: dict) -> dict:
+    """One cross-validation from runs made apart (other seeds, other machines; `--out` folders of the same folds
+    and recipe): their test and validation predictions together, summarised exactly as one run of all their
+    seeds is. A (system, mode, fold, seed) in two runs is an error, but for the baseline, which does not depend
+    on the seed: the same folds give it the same rows, kept once."""
+    folds, preds, vals, notes, timing, labels = [], [], [], [], {}, None
+    for run in runs:
+        run = Path(run)
+        missing = [f for f in ("folds.csv", "predictions.csv", "summary.json") if not (run / f).exists()]
+        if missing:
+            raise UserError(f"{run}: no {', '.join(missing)}: not the --out folder of a crossval run")
+        info = json.loads((run / "summary.json").read_text())
+        labels = labels or info["labels"]
+        if info["labels"] != labels:
+            raise UserError(f"{run}: its classes {info['labels']} differ from {labels}: not the same data")
+        folds.append(pd.read_csv(run / "folds.csv"))
+        preds.append(pd.read_csv(run / "predictions.csv"))
+        if (run / "val_predictions.csv").exists():
+            vals.append(pd.read_csv(run / "val_predictions.csv"))
+        notes += [n for n in info.get("notes", []) if n not in notes]
+        for k, v in info.get("timing_seconds", {}).items():
+            timing[k] = timing.get(k, 0.0) + v
+    folds, pred = pd.concat(folds, ignore_index=True), pd.concat(preds, ignore_index=True)
+    base = folds["system"] == BASELINE_SYSTEM
+    key = ["system", "mode", "fold", "seed"]
+    twice = folds[~base].duplicated(key)
+    if twice.any():
+        r = folds[~base][twice].iloc[0]
+        raise UserError(f"{r['system']} {r['mode']} fold {r['fold']} seed {r['seed']} is in two of the runs: merge "
+                        f"runs of different seeds")
+    keep = ~(base & folds.duplicated(key))
+    folds = folds[keep].reset_index(drop=True)
+    pred = pred[~((pred["system"] == BASELINE_SYSTEM) & pred.duplicated(key + ["name"]))].reset_index(drop=True)
+    models = [s for s in dict.fromkeys(folds["system"]) if s != BASELINE_SYSTEM and not s.endswith("(fusion branch)")]
+    if len(models) != 1:
+        raise UserError(f"the runs hold {len(models)} models ({', '.join(models)}): merge runs of one recipe")
+    seeds = sorted(int(s) for s in set(folds.loc[~base[keep].to_numpy(), "seed"]))
+    params = dict(params, model=models[0], crossval=dict(params.get("crossval", {}), seeds=seeds))
+    notes.append(f"merged from {len(runs)} runs: " + ", ".join(str(r) for r in runs))
+    return write_results(folds, pred, pd.concat(vals, ignore_index=True) if vals else None, labels, notes, timing,
+                         params, models[0], Path(out) / "cv.json", Path(out))
 
 
 def headline_metrics(summary: dict, model: str) -> dict:
@@ -557,7 +610,15 @@ def main(argv=None) -> None:
                         help="also keep every fold's model and card in DIR/fold<k>_seed<s>/ (predict --model takes them)")
     parser.add_argument("--out", metavar="DIR", type=Path,
                         help="write cv.json and the rest to DIR instead of metrics/ (outside DVC's outputs)")
+    parser.add_argument("--merge", metavar="RUN", type=Path, nargs="+",
+                        help="train nothing: merge the --out folders of runs made apart (other seeds of the same "
+                             "folds and recipe) into one cross-validation, written to --out")
     args = parser.parse_args(argv)
+    if args.merge:
+        if args.out is None:
+            raise UserError("--merge needs --out DIR: where the merged cross-validation goes")
+        merge(args.merge, args.out, load())
+        return
     run(load(), save_models=args.keep_models, out=args.out)
 
 

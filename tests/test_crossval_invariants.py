@@ -184,5 +184,21 @@ def test_fusion_weights_are_chosen_without_the_test_fold(tmp_path, monkeypatch):
         weights.append(mine.loc[mine["fold"] == fold_of_s1, "fusion_weight"].tolist())
         others.append(pred.loc[(pred["system"] == "fusion") & (pred["fold"] != fold_of_s1), "p_angry"].tolist())
     print("fusion weights of the flipped speaker's fold:", weights)
-    assert weights[0] == weights[1] and len(weights[0]) == 4  # one per mode row of that fold
+    assert weights[0] == weights[1] and len(weights[0]) == 5  # one per mode row of that fold (neutral enrolment too)
     assert others[0] != others[1]  # the flipped labels did train the other folds' models
+
+
+def test_runs_made_apart_merge_into_the_figures_of_one_run(workspace):
+    """crossval --merge: seeds 1 and 2 run apart and merged give the cv.json of one run of seeds [1, 2]."""
+    p = params()
+    whole = dict(p, crossval=dict(p["crossval"], seeds=[1, 2]))
+    crossval.run(whole, out=workspace / "both")
+    for seed in (1, 2):
+        crossval.run(dict(p, crossval=dict(p["crossval"], seeds=[seed])), out=workspace / f"seed{seed}")
+    crossval.merge([workspace / "seed1", workspace / "seed2"], workspace / "merged", p)
+    one = json.loads((workspace / "both" / "cv.json").read_text())
+    merged = json.loads((workspace / "merged" / "cv.json").read_text())
+    assert merged == one and merged["cv"]["seeds"] == 2
+    assert len(pd.read_csv(workspace / "merged" / "folds.csv")) == len(pd.read_csv(workspace / "both" / "folds.csv"))
+    with pytest.raises(crossval.UserError, match="in two of the runs"):
+        crossval.merge([workspace / "seed1", workspace / "seed1"], workspace / "twice", p)
