@@ -31,7 +31,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("models", type=Path, help="the folder of fold<k>_seed<s>/ model.keras + card.json")
     ap.add_argument("overrides", help="key=value|key=value... of the run that kept the models")
-    ap.add_argument("--cold", nargs="+", default=["population", "clip"], help="cold policies to score")
+    ap.add_argument("--cold", nargs="+", default=["population", "clip"],
+                    help="cold policies to score: one for every input, or per input (image:clip,compare:gender)")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     from crossval_grid import apply
@@ -75,8 +76,9 @@ def main() -> None:
             classes = card["labels"]
             for policy in args.cold:
                 mine = copy.deepcopy(card)
-                for spec in mine["inputs"].values():
-                    spec["normalisation"]["cold"] = policy
+                for kind, spec in mine["inputs"].items():  # one policy, or per input: image:clip,compare:gender
+                    per_kind = dict(p.split(":") for p in policy.split(",")) if ":" in policy else {}
+                    spec["normalisation"]["cold"] = per_kind.get(kind, policy)
                 for kind in branches:
                     for mode, (scored, probs) in crossval.score_modes(crossval.scorer(model, kind), mine, part,
                                                                       seed).items():

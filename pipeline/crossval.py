@@ -30,8 +30,8 @@ shards once and imports Keras once for all K x S trainings, and its result is on
 train, evaluate and crossval only). Shards are split-independent, so nothing is re-rendered for a fold; the
 single-fold path (`-S split.fold=k`, also queued) still works for looking at one fold in detail.
 
-Writes metrics/cv.json (cv.* transductive, cv_enrolled10.*, cv_enrolled5.*, cv_enrolled_neutral.*, cv_cold.*, then the baseline's:
-mean +- std over folds x seeds, pooled over all folds' test predictions with a speaker-bootstrap 95 % interval,
+Writes metrics/cv.json (cv.* transductive, cv_enrolled10.*, cv_enrolled5.*, cv_cold.*, cv_enrolled_neutral.*, then
+the baseline's: mean +- std over folds x seeds, pooled over all folds' test predictions with a speaker-bootstrap 95 % interval,
 validation UAR), and metrics/cv/: folds.csv (one row per system x mode x fold x seed), predictions.csv (every
 test prediction with its probabilities), val_predictions.csv (the same for the validation speakers, scored by
 the model of step 1: to compare choices such as a fusion's weight on them), summary.json (per corpus, speaker and gender, confusion matrix,
@@ -593,7 +593,7 @@ def headline_metrics(summary: dict, model: str) -> dict:
     keep = lambda h: {k: v for k, v in h.items() if not k.startswith("accuracy")}  # noqa: E731
     out = {}
     for mode, key in (("transductive", "cv"), ("enrolled10", "cv_enrolled10"), ("enrolled5", "cv_enrolled5"),
-                      ("enrolled_neutral", "cv_enrolled_neutral"), ("cold", "cv_cold")):
+                      ("cold", "cv_cold"), ("enrolled_neutral", "cv_enrolled_neutral")):
         if mode in summary.get(model, {}):
             out[key] = keep(summary[model][mode]["headline"])
     for mode, key in (("transductive", "baseline_spknorm"), ("cold", "baseline")):

@@ -36,7 +36,8 @@ With `cold: gender`, the mean is that of the training speakers of the clip's gen
 far apart in pitch and spectrum, so one population's mean suits neither), the gender told from the clip itself
 by a logistic regression on its population z-scores (per feature; per band for a spectrogram) fitted on the
 training speakers' clips and their recorded gender (the likelier gender's mean: a regularised classifier's
-probabilities are too timid to weight the two means by). Both ride in the card (`groups`, `group_model`), applied with numpy alone.
+probabilities are too timid to weight the two means by). `cold: gender_clip` takes that mean as the prior of the
+clip's own shrunk estimate (as `clip` takes the population's). Both ride in the card (`groups`, `group_model`), applied with numpy alone.
 
 With `shrinkage`, a speaker with fewer than `min_clips` clips is not ignored (the population's statistics) but
 gets the empirical-Bayes estimate of its mean: the population's moved towards the speaker's by n / (n + k), per
@@ -63,8 +64,8 @@ LAYOUTS = ("vector", "spectrogram")
 MODES = ("speaker", "population", "utterance", "none")
 SCALES = ("speaker", "population")
 POPULATIONS = ("clips", "speakers")
-COLD = ("population", "clip", "gender")  # a row with no speaker statistics: the population's, shrunk towards its
-                                         # own, or the population of the speakers of its (predicted) gender
+COLD = ("population", "clip", "gender", "gender_clip")  # a row with no speaker statistics: the population's, shrunk
+# towards its own, the population of the speakers of its (predicted) gender, or that shrunk towards its own
 GROUP_MIN_SPEAKERS = 2  # cold `gender`: each gender needs this many training speakers, else the population's
 GROUP_C = 0.01  # the gender classifier's inverse L2 strength (logistic regression on population z-scores)  # how the population's statistics weight the training rows (docstring)
 CARD_VERSION = 1
@@ -103,7 +104,7 @@ class SpeakerNormaliser:
     shrinkage: bool = False  # under min_clips clips, a speaker's mean shrunk towards the population's (docstring)
     population_weighting: str = "clips"  # clips | speakers: each corpus, and each speaker within it, counts once
     cold: str = "population"  # a row with no speaker: the population's statistics | clip: with shrinkage, the
-                              # population's mean moved towards the clip's own by 1 / (1 + k) (docstring)
+                              # population's mean moved towards the clip's own by 1 / (1 + k) | gender | gender_clip
     population: Statistics | None = field(default=None, repr=False)
     groups: dict | None = field(default=None, repr=False)  # cold `gender`: {gender: Statistics} of the training rows
     group_model: dict | None = field(default=None, repr=False)  # {"classes", "coef" (G, F), "intercept" (G)}
@@ -158,7 +159,7 @@ class SpeakerNormaliser:
         self.prior_clips = None
         self.groups = self.group_model = None
         self.neutral_offset = None
-        if self.cold == "gender" and self.mode == "speaker" and genders is not None:
+        if self.cold in ("gender", "gender_clip") and self.mode == "speaker" and genders is not None:
             self.fit_groups(x, speakers, genders)
         if self.mode == "speaker" and speakers is not None and labels is not None:
             self.fit_neutral_offset(x, speakers, labels)
@@ -338,25 +339,32 @@ class SpeakerNormaliser:
         return Normalised(out, used)
 
     def normalise_cold(self, x: np.ndarray) -> Normalised:
-        """Rows with no speaker statistics: the population's; or (cold `clip`, with shrinkage fitted) each row
-        centred on the population's mean moved towards its own values by 1 / (1 + k), per feature; or (cold
-        `gender`, fitted) on the mean of the training speakers of the row's likelier gender."""
+        """Rows with no speaker statistics, centred on the population's mean; with cold `gender` (fitted), on the
+        mean of the training speakers of the row's likelier gender instead; with `clip` or `gender_clip` (and
+        shrinkage fitted), that centre moved towards the row's own values by 1 / (1 + k), per feature: the
+        empirical-Bayes estimate of its speaker's mean from one clip, the population or the gender as prior."""
         pop = self._population()
-        if len(x) and self.cold == "gender" and self.group_model is not None:
+        n = len(x)
+        by_gender = self.cold in ("gender", "gender_clip") and self.group_model is not None and n > 0
+        to_clip = self.cold in ("clip", "gender_clip") and self.prior_clips is not None and n > 0
+        if not (by_gender or to_clip):
+            return Normalised(self.transform(x, pop), np.full(n, pop.describe(), dtype=object))
+        centre = np.broadcast_to(pop.mean.reshape(-1).astype(np.float64), (n, pop.mean.size))
+        used = np.full(n, "population", dtype=object)
+        if by_gender:
             names, p = self.gender_probabilities(x)
-            means = np.stack([self.groups[names[j]].mean for j in p.argmax(axis=1)])  # the likelier gender's
-            stats = Statistics(means.astype(np.float32), pop.std, 1, "population")
-            used = np.array([f"population of {names[j]} speakers ({p[i, j]:.2f})"
-                             for i, j in enumerate(p.argmax(axis=1))], dtype=object)
-            return Normalised(self.transform(x, stats), used)
-        if self.cold != "clip" or self.prior_clips is None or len(x) == 0:
-            return Normalised(self.transform(x, pop), np.full(len(x), pop.describe(), dtype=object))
-        values, ok = self.clip_values(x)
-        centre = pop.mean.reshape(-1).astype(np.float64)
-        weight = 1.0 / (1.0 + self.prior_clips.reshape(-1).astype(np.float64))
-        means = np.where(ok[:, None], centre + weight * (values - centre), centre).astype(np.float32)
-        stats = Statistics(means.reshape((len(x),) + pop.mean.shape), pop.std, 1, "clip", shrunk=True)
-        return Normalised(self.transform(x, stats), np.full(len(x), "clip (shrunk)", dtype=object))
+            likelier = p.argmax(axis=1)
+            centre = np.stack([self.groups[names[j]].mean.reshape(-1) for j in likelier]).astype(np.float64)
+            used = np.array([f"population of {names[j]} speakers ({p[i, j]:.2f})" for i, j in enumerate(likelier)],
+                            dtype=object)
+        if to_clip:
+            values, ok = self.clip_values(x)
+            weight = 1.0 / (1.0 + self.prior_clips.reshape(-1).astype(np.float64))
+            centre = np.where(ok[:, None], centre + weight * (values - centre), centre)
+            used = np.array(["clip (shrunk)" if u == "population" else f"{u}, shrunk to the clip" for u in used],
+                            dtype=object)
+        stats = Statistics(centre.astype(np.float32).reshape((n,) + pop.mean.shape), pop.std, 1, "clip", to_clip)
+        return Normalised(self.transform(x, stats), used)
 
     def choose(self, stats: Statistics) -> Statistics:
         """A speaker's statistics when taken from at least min_clips clips, else the population's; with scale

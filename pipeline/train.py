@@ -188,7 +188,7 @@ def build_card(cfg: TrainConfig, kinds: tuple, classes: list[str], train, settin
             genders = None if meta is None or "gender" not in meta else meta["gender"].to_numpy(dtype=object)
             norm.fit(model_card.values(kind, raw, settings.get("image_scale")), speakers=train.speakers,
                      genders=genders, labels=getattr(train, "labels", None))
-            if norm.cold == "gender" and norm.group_model is None:
+            if norm.cold in ("gender", "gender_clip") and norm.group_model is None:
                 log.warning("train.normalisation_cold gender: the training speakers' genders are unknown, or a gender "
                             "has under 2 speakers; a stranger's file gets the whole population's statistics")
             if norm.shrinkage and norm.mode == "speaker" and norm.prior_clips is None:

@@ -316,3 +316,17 @@ def test_neutral_enrolment_is_moved_by_the_training_speakers_offset_from_their_n
     back = SpeakerNormaliser.from_card(norm.to_card())
     np.testing.assert_array_equal(back.neutral_offset, norm.neutral_offset)
     assert SpeakerNormaliser(layout="vector", mode="speaker").fit(x, spk).neutral_offset is None  # no labels: none
+
+
+def test_cold_gender_clip_shrinks_from_the_genders_mean_towards_the_clip():
+    x, spk, gender = _voices()
+    norm = SpeakerNormaliser(layout="vector", mode="speaker", scale="population", shrinkage=True,
+                             cold="gender_clip").fit(x, spk, gender)
+    stranger, _, _ = _voices(seed=14)
+    names, p = norm.gender_probabilities(stranger)
+    prior = np.stack([norm.groups[names[j]].mean for j in p.argmax(axis=1)])
+    mean = prior + (stranger - prior) / (1 + norm.prior_clips)  # one clip's empirical-Bayes mean, gender as prior
+    out = norm.normalise(stranger)
+    np.testing.assert_allclose(out.x, np.clip((stranger - mean) / (norm.population.std + 1e-6), -5, 5), rtol=1e-4,
+                               atol=1e-4)
+    assert out.used[0].startswith("population of ") and out.used[0].endswith(", shrunk to the clip")
