@@ -49,7 +49,8 @@ class TrainConfig:
     normalisation_scale: str = "speaker"  # a speaker's std divides its rows, or the population's
     normalisation_shrinkage: bool = False  # under min_clips clips, a speaker's mean shrunk towards the population's
     normalisation_population: str = "clips"  # population statistics over every clip | each corpus and speaker once
-    normalisation_cold: str = "population"  # a file with no speaker: the population's | clip (shrunk) | gender
+    normalisation_cold: "str | dict" = "population"  # a file with no speaker: population | clip | gender |
+                                                      # gender_clip, for every input or {input kind: policy}
     cold_share: float = 0.0  # share of training rows served each epoch as a stranger's file is (the population's)
     prior_correction: bool = False  # the trained model's probabilities divided by the training class frequencies
     distribution: str = "auto"  # auto | none | data_parallel (pipeline/distribute.py)
@@ -61,7 +62,7 @@ class TrainConfig:
     def from_params(cls, params: dict) -> "TrainConfig":
         from pipeline import distribute, zoo
         from pipeline.dataset import SpecAugmentConfig
-        from pipeline.normalisation import COLD, MODES, POPULATIONS, SCALES
+        from pipeline.normalisation import MODES, POPULATIONS, SCALES
 
         name = params.get("model")
         zoo.get(name)  # unknown model: ParamsError listing the zoo
@@ -109,7 +110,7 @@ class TrainConfig:
             normalisation_scale=choice(t, "normalisation_scale", "train", SCALES, default="speaker"),
             normalisation_shrinkage=boolean(t, "normalisation_shrinkage", "train", False),
             normalisation_population=choice(t, "normalisation_population", "train", POPULATIONS, default="clips"),
-            normalisation_cold=choice(t, "normalisation_cold", "train", COLD, default="population"),
+            normalisation_cold=cold_policy(t.get("normalisation_cold", "population")),
             cold_share=float(number(t, "cold_share", "train", 0.0, lo=0, hi=1)),
             distribution=distribute.check(t),
             branches=branches,
@@ -135,6 +136,31 @@ class TrainConfig:
                            "fusion_weight": self.fusion_weight},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
+
+
+def cold_policy(value) -> "str | dict":
+    """train.normalisation_cold: one policy for every input, or {input kind: policy} (a kind left out: the
+    population's), each one of normalisation.COLD."""
+    from pipeline import zoo
+    from pipeline.normalisation import COLD
+
+    if isinstance(value, str) and value in COLD:
+        return value
+    if isinstance(value, dict) and value:
+        for kind, policy in value.items():
+            if kind not in zoo.INPUT_KINDS:
+                raise ParamsError(f"train.normalisation_cold.{kind}", f"not an input kind; one of: "
+                                                                      f"{', '.join(zoo.INPUT_KINDS)}")
+            if policy not in COLD:
+                raise ParamsError(f"train.normalisation_cold.{kind}", f"{policy!r} is not one of: {', '.join(COLD)}")
+        return dict(value)
+    raise ParamsError("train.normalisation_cold", f"{value!r} is not one of: {', '.join(COLD)}, or a mapping of "
+                                                  f"input kind to one of them (image: clip, compare: gender)")
+
+
+def cold_of(policy: "str | dict", kind: str) -> str:
+    """The cold policy of one input."""
+    return policy if isinstance(policy, str) else policy.get(kind, "population")
 
 
 def class_order(train_labels: np.ndarray) -> list[str]:
@@ -178,7 +204,7 @@ def build_card(cfg: TrainConfig, kinds: tuple, classes: list[str], train, settin
     for kind in kinds:
         norm = model_card.normaliser(kind, cfg.normalisation, settings, cfg.normalisation_scale,
                                      cfg.normalisation_shrinkage, cfg.normalisation_population,
-                                     cfg.normalisation_cold)
+                                     cold_of(cfg.normalisation_cold, kind))
         if norm.mode != cfg.normalisation:
             log.warning("train.normalisation %s does not apply to the papers' image (min-max scaled per image): "
                         "model %s reads it as it is", cfg.normalisation, cfg.model)
@@ -189,8 +215,8 @@ def build_card(cfg: TrainConfig, kinds: tuple, classes: list[str], train, settin
             norm.fit(model_card.values(kind, raw, settings.get("image_scale")), speakers=train.speakers,
                      genders=genders, labels=getattr(train, "labels", None))
             if norm.cold in ("gender", "gender_clip") and norm.group_model is None:
-                log.warning("train.normalisation_cold gender: the training speakers' genders are unknown, or a gender "
-                            "has under 2 speakers; a stranger's file gets the whole population's statistics")
+                log.warning("train.normalisation_cold %s: the training speakers' genders are unknown, or a gender "
+                            "has under 2 speakers; a stranger's file gets the whole population's statistics", norm.cold)
             if norm.shrinkage and norm.mode == "speaker" and norm.prior_clips is None:
                 log.warning("train.normalisation_shrinkage: fewer than 3 training speakers with 2 or more clips, "
                             "too few to learn how far to trust a few clips; a speaker with under %d clips gets the "

@@ -91,9 +91,16 @@ def test_cold_settings_are_checked_before_any_work():
     from pipeline.errors import ParamsError
     from pipeline.train import TrainConfig
 
-    for key, bad in (("cold_share", 1.5), ("normalisation_cold", "speaker"), ("normalisation_population", "files")):
+    for key, bad in (("cold_share", 1.5), ("normalisation_cold", "speaker"), ("normalisation_population", "files"),
+                     ("normalisation_cold", {"image": "gender", "spectrum": "clip"}),
+                     ("normalisation_cold", {"compare": "nearest"})):
         with pytest.raises(ParamsError, match=f"train.{key}"):
             TrainConfig.from_params(dict(PARAMS, train=dict(PARAMS["train"], **{key: bad})))
+    per_input = TrainConfig.from_params(dict(PARAMS, train=dict(PARAMS["train"], normalisation_cold={"image": "clip"})))
+    from pipeline.train import cold_of
+
+    assert cold_of(per_input.normalisation_cold, "image") == "clip"
+    assert cold_of(per_input.normalisation_cold, "compare") == "population"  # a kind left out: the population's
 
 
 def test_enrolment_on_neutral_clips_takes_only_the_speakers_neutral_clips_and_scores_the_rest():

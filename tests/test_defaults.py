@@ -92,7 +92,8 @@ INTENDED = {
     ("pipeline.train", "normalisation_shrinkage"): "a speaker under min_clips clips gets the population's statistics "
                                                    "unless asked; the recipe shrinks its mean (docs/recipe.md)",
     ("pipeline.train", "normalisation_cold"): "a stranger's file gets the whole population's statistics unless asked; "
-                                              "the recipe centres it on its gender's speakers (docs/recipe.md)",
+                                              "the recipe: its gender's speakers (functionals), its own clip "
+                                              "shrunk (spectrogram; docs/recipe.md)",
     ("pipeline.train", "prior_correction"): "the model's plain posterior unless asked; the recipe divides out the "
                                             "training set's class frequencies (the decision UAR rewards, docs/recipe.md)",
     ("pipeline.train", "augment"): "the papers' on-the-fly augmentation (time shift, noise) unless asked; the "
