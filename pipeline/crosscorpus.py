@@ -34,9 +34,8 @@ import numpy as np
 import pandas as pd
 
 from pipeline import TARGET_LABELS
-from pipeline.errors import ParamsError
 from pipeline.io import atomic_path, write_csv, write_json, write_text
-from pipeline.params import boolean, load, section
+from pipeline.params import boolean, load, section, seed_list
 from pipeline.paths import CROSSCORPUS_DIR, CROSSCORPUS_SUMMARY
 
 log = logging.getLogger("pipeline.crosscorpus")
@@ -50,14 +49,7 @@ class CrossCorpusConfig:
     @classmethod
     def from_params(cls, params: dict) -> "CrossCorpusConfig":
         sec = section(params, "crosscorpus", keys=("seeds", "baseline"))
-        seeds = sec.get("seeds", [42])
-        if isinstance(seeds, int) and not isinstance(seeds, bool):
-            seeds = [seeds]
-        if (not isinstance(seeds, list) or not seeds
-                or any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2 ** 32 for s in seeds)):
-            raise ParamsError("crosscorpus.seeds", f"must be a non-empty list of integer seeds in 0..2**32-1, "
-                                                   f"got {seeds!r}")
-        return cls(seeds=tuple(seeds), baseline=boolean(sec, "baseline", "crosscorpus", True))
+        return cls(seeds=seed_list(sec, "seeds", "crosscorpus"), baseline=boolean(sec, "baseline", "crosscorpus", True))
 
 
 @dataclass(frozen=True)
@@ -154,11 +146,11 @@ def run(params: dict, out: Path | None = None) -> dict:
             t = time.perf_counter()
             cfg = dataclasses.replace(train_cfg, seed=seed)
             model, card, _ = crossval._train(cfg, kinds, data, {"train": train, "val": none}, classes, settings)
+            predict = crossval.scorer(model)
             uar = {}
-            for mode, (scored, probs) in crossval.score_modes(crossval.scorer(model), card, test, seed).items():
-                if mode in ("cold", "transductive"):
-                    predicted = np.asarray(classes)[probs.argmax(axis=1)]
-                    uar[mode] = crossval._metrics(test.labels[scored], predicted, classes)["uar"]
+            for mode, speakers in (("cold", None), ("transductive", test.speakers)):  # the ways a cell reports
+                probs = predict(model_card.model_inputs(test.inputs, card, speakers=speakers)[0])
+                uar[mode] = crossval._metrics(test.labels, np.asarray(classes)[probs.argmax(axis=1)], classes)["uar"]
             keras.backend.clear_session()
             rows.append({"train": " + ".join(cell.train), "test": cell.test, "design": cell.design,
                          "classes": " ".join(classes), "train_files": int(train.sum()), "files": len(test),

@@ -54,7 +54,7 @@ from pipeline import TARGET_LABELS
 from pipeline.errors import ParamsError, UserError
 from pipeline.io import atomic_path, write_csv, write_json, write_text
 from pipeline.metrics import evaluate_predictions
-from pipeline.params import boolean, load, section
+from pipeline.params import boolean, load, section, seed_list
 from pipeline.paths import CV_DIR, CV_SUMMARY, MANIFEST
 
 log = logging.getLogger("pipeline.crossval")
@@ -73,14 +73,7 @@ class CrossvalConfig:
     @classmethod
     def from_params(cls, params: dict) -> "CrossvalConfig":
         sec = section(params, "crossval", keys=("seeds", "refit", "baseline"))
-        seeds = sec.get("seeds", [42])
-        if isinstance(seeds, int) and not isinstance(seeds, bool):
-            seeds = [seeds]
-        if (not isinstance(seeds, list) or not seeds
-                or any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2 ** 32 for s in seeds)):
-            raise ParamsError("crossval.seeds", f"must be a non-empty list of integer seeds in 0..2**32-1 "
-                                                f"(training seeds), got {seeds!r}")
-        return cls(seeds=tuple(seeds), refit=boolean(sec, "refit", "crossval", True),
+        return cls(seeds=seed_list(sec, "seeds", "crossval"), refit=boolean(sec, "refit", "crossval", True),
                    baseline=boolean(sec, "baseline", "crossval", True))
 
 

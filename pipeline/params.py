@@ -134,6 +134,18 @@ def string_list(sec: dict, key: str, prefix: str, allowed=None) -> list[str]:
     return value
 
 
+def seed_list(sec: dict, key: str, prefix: str, default=(42,)) -> tuple[int, ...]:
+    """A list of training seeds (a bare integer is a list of one), each in 0..2**32-1."""
+    seeds = sec.get(key, list(default))
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = [seeds]
+    if (not isinstance(seeds, list) or not seeds
+            or any(isinstance(s, bool) or not isinstance(s, int) or not 0 <= s < 2 ** 32 for s in seeds)):
+        raise ParamsError(f"{prefix}.{key}", f"must be a non-empty list of integer seeds in 0..2**32-1 "
+                                             f"(training seeds), got {seeds!r}")
+    return tuple(seeds)
+
+
 def workers(sec: dict, prefix: str) -> int:
     """`<prefix>.workers`: processes for per-file work; 0 = one per CPU this process may use."""
     return number(sec, "workers", prefix, default=0, lo=0, integer=True) or available_cpus()
