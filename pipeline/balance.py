@@ -38,12 +38,13 @@ def settings(params: dict) -> tuple[str, int | None, int, Augmenter]:
 
 
 def training_sets(split_df: pd.DataFrame, params: dict) -> list[tuple[str, np.ndarray]]:
-    """(name, row mask) of every training set the train stage and crossval will balance: the training split,
-    and with speaker folds each fold's training speakers, plus training + validation speakers when crossval
-    refits (crossval.refit)."""
+    """(name, row mask) of every training set the train stage, crossval and the final fit will balance: the
+    training split, every labelled row (the final fit: the model predict ships), and with speaker folds each
+    fold's training speakers, plus training + validation speakers when crossval refits (crossval.refit)."""
     from pipeline.split import SplitConfig, fold_splits
 
-    sets = [("train split", (split_df["split"] == "train").to_numpy())]
+    sets = [("train split", (split_df["split"] == "train").to_numpy()),
+            ("final fit", split_df["label"].notna().to_numpy())]
     cfg = SplitConfig.from_params(params)
     if cfg.strategy == "speaker" and cfg.folds:
         refit = boolean(section(params, "crossval"), "refit", "crossval", True)

@@ -18,6 +18,7 @@ COMMANDS = {
     "evaluate": ("pipeline.evaluate", "metrics, confusions and plots on the test split"),
     "crossval": ("pipeline.crossval", "K speaker folds x seeds of the model, the eGeMAPS + SVM baseline beside it"),
     "crosscorpus": ("pipeline.crosscorpus", "train on some corpora, test on another (shared classes), baseline beside"),
+    "final": ("pipeline.final", "the model predict and export use: every labelled speaker, crossval's recipe"),
     "predict": ("pipeline.predict", "emotion of new recordings with the trained model"),
     "export": ("pipeline.export", "export the trained model (SavedModel + TFLite)"),
     "models": ("pipeline.zoo", "list the model zoo"),

@@ -1,6 +1,6 @@
 """export: a bundle that reproduces `python -m pipeline predict` without this repository.
 
-`python -m pipeline export [--out models/export] [--model models/model.keras]` writes to <out>:
+`python -m pipeline export [--out models/export] [--model models/final/model.keras]` writes to <out>:
 
     saved_model/      TensorFlow SavedModel (`serve` signature, any batch), inputs by kind
     model.tflite      TFLite, builtin ops only, batch 1: runs in the stock interpreter or ai-edge-litert
@@ -21,6 +21,7 @@ predict, run in a clean process from the bundle alone, against this repository's
 from __future__ import annotations
 
 import argparse
+import sys
 import logging
 import re
 import shutil
@@ -30,7 +31,7 @@ import numpy as np
 
 from pipeline.errors import UserError
 from pipeline.io import atomic_path, write_json, write_text
-from pipeline.paths import CARD_NAME, EXPORT_DIR, MODEL
+from pipeline.paths import CARD_NAME, EXPORT_DIR, FINAL_MODEL, MODEL, shipped_model
 
 # The modules the bundle's predict runs (predict imports the rest lazily only for a Keras model); copied as
 # they are, so the bundle's front end is this repository's, not a second implementation.
@@ -158,7 +159,8 @@ def main(argv=None) -> None:
     parser = argparse.ArgumentParser(prog="python -m pipeline export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default=str(EXPORT_DIR), help="output folder (default: %(default)s)")
-    parser.add_argument("--model", default=str(MODEL), help="the Keras model to export (default: %(default)s)")
+    parser.add_argument("--model", default=None,
+                        help=f"the Keras model to export (default: {FINAL_MODEL}, the final fit; without it {MODEL})")
     parser.add_argument("--check", type=int, default=16, help="test files to compare the exports on")
     args = parser.parse_args(argv)
     from pipeline.backend import quiet_tensorflow
@@ -171,9 +173,12 @@ def main(argv=None) -> None:
     from pipeline import model_card
     from pipeline.evaluate import load_model_file
 
-    model_path = Path(args.model)
+    model_path = Path(args.model) if args.model else shipped_model()
     if not model_path.exists():
-        raise UserError(f"{model_path} not found: train a model first (dvc repro train)")
+        raise UserError(f"{model_path} not found: train a model first (dvc repro final, or dvc repro train)")
+    if args.model is None and model_path != FINAL_MODEL:
+        print(f"note: {FINAL_MODEL} not found (dvc repro final): exporting the train stage's single-split model "
+              f"{model_path}", file=sys.stderr)
     card = model_card.read(model_path.with_name(CARD_NAME))
     model = load_model_file(model_path)
     out = Path(args.out)

@@ -84,6 +84,14 @@ def make(model: str, classes: list[str], inputs: dict, settings: dict) -> dict:
             **{k: settings[k] for k in SETTING_SECTIONS}}
 
 
+def trained_on(meta) -> dict:
+    """{"speakers": N, "clips": M} a model learnt from: its training rows' originals (augmented copies are not
+    more clips) and their speakers (a speaker is a corpus's: the same name in two corpora is two people)."""
+    originals = meta[~meta["augmented"].to_numpy(dtype=bool)] if "augmented" in meta else meta
+    return {"speakers": int(originals[["corpus", "speaker"]].drop_duplicates().shape[0]),
+            "clips": int(len(originals))}
+
+
 def read(path: Path) -> dict:
     from pipeline.paths import OLD_CARD_NAME
 

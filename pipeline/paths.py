@@ -27,6 +27,8 @@ MODELS = Path("models")
 MODEL = MODELS / "model.keras"  # train
 CARD_NAME = "card.json"  # the model card (pipeline/model_card.py), beside a model and in an export
 CARD = MODELS / CARD_NAME
+FINAL_MODEL = MODELS / "final" / "model.keras"  # final: every labelled speaker, crossval's recipe (predict's default)
+FINAL_CARD = FINAL_MODEL.with_name(CARD_NAME)
 OLD_CARD_NAME = "labels.json"  # the card's name before; read() tells a user holding only this to re-train
 CHECKPOINTS = MODELS / "checkpoints"  # train's own scratch: resume after an interruption (not a DVC output)
 EXPORT_DIR = MODELS / "export"  # export: SavedModel, TFLite and the card
@@ -49,5 +51,12 @@ CURVES_PNG = METRICS / "training_curves.png"  # the report's training curves
 EXAMPLES_DIR = METRICS / "examples"  # the report's example spectrogram per emotion
 CV_SUMMARY = METRICS / "cv.json"  # crossval: cv.*, baseline.* (the headline)
 CV_DIR = METRICS / "cv"  # crossval: per fold, pooled predictions, summary, pictures, report
+FINAL_SUMMARY = METRICS / "final.json"  # final: what the shipped model learnt from, its epochs and time
 CROSSCORPUS_SUMMARY = METRICS / "crosscorpus.json"  # crosscorpus: one object per cell
 CROSSCORPUS_DIR = METRICS / "crosscorpus"  # crosscorpus: heatmap, cells.csv, report
+
+
+def shipped_model() -> Path:
+    """The model predict and export use by default: the final fit (stage final) when there is one, else the train
+    stage's single-split model."""
+    return FINAL_MODEL if FINAL_MODEL.exists() else MODEL

@@ -32,7 +32,7 @@ import numpy as np
 
 from pipeline.files import is_audio
 from pipeline.errors import UserError
-from pipeline.paths import CARD_NAME, MODEL
+from pipeline.paths import CARD_NAME, FINAL_MODEL, MODEL, shipped_model
 
 HOP_SECONDS = 1.5  # windows overlap by half of the 3 s window
 CHUNK_FILES = 256  # files scored (and printed) at a time, so memory stays flat on a large folder
@@ -236,9 +236,10 @@ def main(argv=None) -> None:
     fmt.add_argument("--json", action="store_true", help="JSON lines, one object per file")
     fmt.add_argument("--csv", action="store_true", help="CSV with one probability column per class")
     parser.add_argument("--per-window", action="store_true", help="also show each window's probabilities")
-    parser.add_argument("--model", default=str(MODEL),
-                        help="trained model: a .keras file, an exported SavedModel folder or .tflite file, its "
-                             "card.json beside it (default: %(default)s)")
+    parser.add_argument("--model", default=None,
+                        help=f"trained model: a .keras file, an exported SavedModel folder or .tflite file, its "
+                             f"card.json beside it (default: {FINAL_MODEL}, every labelled speaker with the recipe "
+                             f"crossval measured; without it, the train stage's single-split {MODEL})")
     who = parser.add_mutually_exclusive_group()
     who.add_argument("--speakers", choices=SPEAKER_MODES, default="none",
                      help="whose statistics normalise each input: none (default: the training population's, as "
@@ -256,7 +257,10 @@ def main(argv=None) -> None:
 
     from pipeline import model_card
 
-    model_path = Path(args.model)
+    model_path = Path(args.model) if args.model else shipped_model()
+    if args.model is None and model_path != FINAL_MODEL and model_path.exists():
+        print(f"note: {FINAL_MODEL} not found (dvc repro final): using the train stage's single-split model "
+              f"{model_path}, trained on fewer speakers than cross-validation measured", file=sys.stderr)
     if not model_path.exists():
         raise UserError(f"{model_path} not found: run `dvc repro` to train a model")
     card = model_card.read(model_path.with_name(CARD_NAME))  # the settings it was trained with, not params.yaml

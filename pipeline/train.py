@@ -223,6 +223,9 @@ def build_card(cfg: TrainConfig, kinds: tuple, classes: list[str], train, settin
                             "population's statistics", norm.min_clips)
         inputs[kind] = (raw.shape[1:], norm)
     card = model_card.make(cfg.model, classes, inputs, settings)
+    meta = getattr(train, "meta", None)
+    if meta is not None and {"corpus", "speaker"} <= set(meta):
+        card["trained_on"] = model_card.trained_on(meta)
     card["cold_training"] = {"share": cfg.cold_share}  # how much of training met the population's statistics
     if cfg.prior_correction:  # what the model's probabilities were divided by (fit): the card says so
         prior = class_prior(train.labels, classes, cfg.class_weights)

@@ -52,6 +52,13 @@ def test_repro_writes_every_stage_output(repo):
     for key in ("accuracy", "uar", "macro_f1", "weighted_f1", "loss"):
         assert 0.0 <= metrics[key] <= (1.0 if key != "loss" else 100.0)
     assert (root / "models/model.keras").exists()
+    # the shipped model (predict's and export's default): every labelled speaker and clip, crossval's recipe
+    manifest = pd.read_parquet(root / "data/processed/manifest.parquet")
+    final = json.loads((root / "models/final/card.json").read_text())
+    assert final["trained_on"] == {"speakers": manifest["speaker"].nunique(), "clips": len(manifest)}
+    assert final["final"]["described_by"]["file"] == "metrics/cv.json" and final["final"]["recipe"]["epochs"] == 1
+    assert final["final"]["described_by"]["uar_pooled"]["cold"] == cv["cv_cold"]["uar_pooled"]
+    assert card["trained_on"]["speakers"] < final["trained_on"]["speakers"]  # the single split's model saw fewer
     assert (root / "metrics/confusion_matrix.png").stat().st_size > 1000
     report = (root / "metrics/report.md").read_text()
     assert "| accuracy (WA)" in report and "- demo: no reference checksums" in report
@@ -76,7 +83,8 @@ def test_predict_agrees_with_evaluate_and_reports_bad_inputs(repo, tmp_path):
     short = set(manifest.loc[manifest["duration"] <= 3.0, "path"])
     bad_text = tmp_path / "notes.wav"
     bad_text.write_text("not audio")
-    proc = _predict(root, env, "--json", "--speakers", "one", *evaluated["path"], "missing.wav", bad_text)
+    proc = _predict(root, env, "--json", "--model", "models/model.keras", "--speakers", "one", *evaluated["path"],
+                    "missing.wav", bad_text)  # evaluate's model: the train stage's
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
     assert len(rows) == len(evaluated) + 2
@@ -92,7 +100,7 @@ def test_predict_agrees_with_evaluate_and_reports_bad_inputs(repo, tmp_path):
     assert "no such file" in rows[-2]["error"] and "unreadable" in rows[-1]["error"]
     assert f"2 of {len(evaluated) + 2} files could not be scored" in proc.stderr
     assert not TF_NOISE.search(proc.stderr), proc.stderr
-    cold = _predict(root, env, "--csv", evaluated["path"].iloc[0])
+    cold = _predict(root, env, "--csv", "--model", "models/model.keras", evaluated["path"].iloc[0])
     assert cold.returncode == 0 and cold.stdout.splitlines()[1].split(",")[4] == "population"
 
 
@@ -144,7 +152,7 @@ def test_export_round_trips_to_savedmodel_and_tflite(repo, tmp_path):
     data = load_split("test", ("image", "compare"), root=root / "data/processed/shards",
                       split_file=root / "data/processed/split.parquet")
     x, _ = model_card.model_inputs({k: v[:8] for k, v in data.inputs.items()}, card)  # cold: one file each
-    keras_probs = runtime.load(root / "models/model.keras", ("image", "compare")).predict(x)
+    keras_probs = runtime.load(root / "models/final/model.keras", ("image", "compare")).predict(x)  # the default
     assert tf.saved_model.contains_saved_model(str(out / "saved_model"))
     for exported, atol in (("saved_model", 1e-5), ("model.tflite", 1e-4)):
         got = runtime.load(out / exported, ("image", "compare")).predict(x)
@@ -160,13 +168,13 @@ def test_experiment_with_another_model_renders_only_its_input_and_diffs(repo, tm
     status = _run([sys.executable, "-m", "dvc", "status", "--json"], root, env).stdout
     # inventory always runs (milliseconds: it lists data/raw, links followed, which DVC's hash does not follow);
     # render, because the shards hold the chosen model's input; crosscorpus trains the model too (a note on one corpus)
-    assert set(json.loads(status)) == {"inventory", "render", "train", "evaluate", "crossval", "crosscorpus"}
+    assert set(json.loads(status)) == {"inventory", "render", "train", "evaluate", "crossval", "final", "crosscorpus"}
     _run(["git", "checkout", "params.yaml"], root, env)
 
     log = _run([sys.executable, "-m", "dvc", "exp", "run", "-n", "try-mlp", "-S", "model=mlp",
                 "-S", "train.epochs=2"], root, env).stdout
     ran = set(re.findall(r"Running stage '(\w+)'", log))
-    assert ran == {"inventory", "render", "train", "evaluate", "crossval", "crosscorpus"}, log
+    assert ran == {"inventory", "render", "train", "evaluate", "crossval", "final", "crosscorpus"}, log
     rendered = json.loads((root / "metrics/render.json").read_text())
     # mlp's utterance statistics are new; the image and the baseline's eGeMAPS come from the render cache
     assert rendered["computed"] == {"image": 0, "utterance": rendered["cached"]["image"], "egemaps": 0}, rendered
