@@ -6,7 +6,7 @@ after another, each with params.yaml plus `-S`-style overrides, and print one re
 
 Each argument is NAME|key=value|key=value...; values are YAML (`split.folds=10`, `crossval.seeds=[1,2,3]`).
 Each run writes what the crossval stage writes, under bench/results/crossval/NAME/ (cv.json, folds.csv,
-predictions.csv, summary.json, folds.png, confusion_matrix.png, report.md), and the table (every system and mode:
+predictions.csv, summary.json, the pictures of pipeline/cv_pictures.py, report.md), and the table (every system and mode:
 transductive, enrolled 5 / 10, cold) goes to bench/results/crossval/table.md with the wall time of each run. The same figures come from the pipeline with
 `dvc exp run -S ...` (the crossval stage); this script skips the single-split train/evaluate stages.
 """

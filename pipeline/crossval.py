@@ -35,7 +35,8 @@ the baseline's: mean +- std over folds x seeds, pooled over all folds' test pred
 validation UAR), and metrics/cv/: folds.csv (one row per system x mode x fold x seed), predictions.csv (every
 test prediction with its probabilities), val_predictions.csv (the same for the validation speakers, scored by
 the model of step 1: to compare choices such as a fusion's weight on them), summary.json (per corpus, speaker and gender, confusion matrix,
-timings), folds.png (per-fold UAR with mean and spread) and report.md.
+timings), the pictures (pipeline/cv_pictures: uar_by_mode.png, uar_per_fold.png, confusion_by_mode.png and, with
+several corpora, uar_by_corpus.png) and report.md.
 """
 from __future__ import annotations
 
@@ -260,39 +261,6 @@ def summarise(pred: pd.DataFrame, folds: pd.DataFrame, labels: list[str]) -> dic
     return out
 
 
-def plot_folds(folds: pd.DataFrame, path: Path) -> None:
-    """Per-fold test UAR of each system and mode (one dot per seed) with its mean line and +-1 std band."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    series = list(dict.fromkeys(zip(folds["system"], folds["mode"])))
-    k = int(folds["fold"].max()) + 1
-    fig, ax = plt.subplots(figsize=(max(7.0, 0.6 * k + 4), 4.2), dpi=110)
-    for i, (system, mode) in enumerate(series):
-        runs = folds[(folds["system"] == system) & (folds["mode"] == mode)]
-        colour = f"C{i}"
-        offset = (i - (len(series) - 1) / 2) * 0.08
-        ax.scatter(runs["fold"] + offset, runs["uar"], s=14, color=colour, label=f"{system} ({mode})", zorder=3)
-        mean, std = runs["uar"].mean(), runs["uar"].std(ddof=0)
-        ax.axhline(mean, color=colour, lw=1.0)
-        ax.axhspan(mean - std, mean + std, color=colour, alpha=0.08)
-        ax.text(k - 0.5, mean, f" {mean:.3f} ± {std:.3f}", color=colour, va="center", fontsize=7)
-    ax.set_xticks(range(k), [str(f) for f in range(k)])
-    ax.set_xlim(-0.6, k + 1.0)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("test fold")
-    ax.set_ylabel("test UAR")
-    ax.set_title("Speaker-fold cross-validation: UAR per fold (mean ± std)")
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower left", fontsize=7)
-    fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png")
-    plt.close(fig)
-
-
 MODE_NOTES = {"transductive": "each test speaker normalised on all of its own clips",
               "enrolled5": "on 5 enrolment clips of the speaker, not scored",
               "enrolled10": "on 10 enrolment clips of the speaker, not scored",
@@ -300,7 +268,10 @@ MODE_NOTES = {"transductive": "each test speaker normalised on all of its own cl
               "cold": "no statistics of the speaker: one file from a stranger"}
 
 
-def report_md(summary: dict, folds: pd.DataFrame, params: dict, timing: dict, notes: list[str]) -> str:
+def report_md(summary: dict, folds: pd.DataFrame, params: dict, timing: dict, notes: list[str],
+              pictures: list[str] = (), pred: pd.DataFrame | None = None, model: str | None = None) -> str:
+    """metrics/cv/report.md: the table of every system and mode, then each picture with the table of its numbers
+    (cv_pictures), the per-fold rows, the breakdowns, the cold path's most confident errors and the timing."""
     s = params.get("split", {})
     lines = [f"# Cross-validation: {params.get('model')}", "",
              f"{s.get('folds')} speaker folds x seeds {list(CrossvalConfig.from_params(params).seeds)}; "
@@ -317,8 +288,8 @@ def report_md(summary: dict, folds: pd.DataFrame, params: dict, timing: dict, no
                          f"[{lo:.3f}, {hi:.3f}] | {h['accuracy_mean']:.3f} ± {h['accuracy_std']:.3f} | "
                          f"{h['macro_f1_mean']:.3f} ± {h['macro_f1_std']:.3f} | {h.get('val_uar_mean', '')} | "
                          f"{h['files']} |")
-    lines += ["", "![per-fold UAR](folds.png)", "", "![confusion matrix](confusion_matrix.png)", "",
-              "## Per fold", "",
+    lines += _pictures_md(summary, folds, pictures, pred, model or params.get("model"))
+    lines += ["", "## Per fold", "",
               "| system | mode | fold | seed | test speakers | files | accuracy | UAR | macro-F1 | val UAR |",
               "|---|---|---|---|---|---|---|---|---|---|"]
     for r in folds.itertuples():
@@ -336,6 +307,36 @@ def report_md(summary: dict, folds: pd.DataFrame, params: dict, timing: dict, no
     if notes:
         lines += ["", "## Notes", ""] + [f"- {n}" for n in notes]
     return "\n".join(lines) + "\n"
+
+
+def _pictures_md(summary: dict, folds: pd.DataFrame, pictures, pred: pd.DataFrame | None, model: str) -> list[str]:
+    """Each picture of cv_pictures that was written, under its question, with the table of its numbers."""
+    from pipeline import cv_pictures as cp
+
+    pictures = set(pictures)
+    lines: list[str] = []
+    if cp.PICTURES["uar_by_mode"] in pictures:
+        lines += ["", "## Every system, each way of meeting a speaker", "",
+                  f"![pooled UAR per way of meeting a speaker]({cp.PICTURES['uar_by_mode']})", "",
+                  *cp.uar_by_mode_table(summary)]
+    if cp.PICTURES["uar_per_fold"] in pictures:
+        lines += ["", f"## {model}: from one test fold to the next", "",
+                  f"![{model}: UAR per test fold]({cp.PICTURES['uar_per_fold']})", "",
+                  *cp.uar_per_fold_table(folds, model)]
+    if cp.PICTURES["uar_by_corpus"] in pictures:
+        lines += ["", "## Per corpus", "", f"![pooled UAR per corpus]({cp.PICTURES['uar_by_corpus']})", "",
+                  *cp.uar_by_corpus_table(summary)]
+    if cp.PICTURES["confusion_by_mode"] in pictures:
+        lines += ["", f"## {model}: what is taken for what", "",
+                  f"![{model}: confusion matrix per way]({cp.PICTURES['confusion_by_mode']})", "",
+                  "Counts summed over folds and seeds: `summary.json` (`breakdown.confusion_matrix`)."]
+    if pred is not None and "cold" in summary.get(model, {}):
+        errors = cp.confident_errors(pred, model, "cold")
+        if len(errors):
+            lines += ["", f"## {model}, cold: the most confident mistakes", "",
+                      "One file of a stranger, the wrong class given the highest probability (every file: "
+                      "`predictions.csv`, `p_*` columns):", "", *cp.confident_errors_table(errors)]
+    return lines
 
 
 # ------------------------------------------------------------------------------------------------ run
@@ -514,15 +515,13 @@ def write_results(folds: pd.DataFrame, pred: pd.DataFrame, val_pred: pd.DataFram
     write_json(cv_dir / "summary.json", {"systems": summary, "labels": labels, "notes": notes,
                                          "modes": MODE_NOTES,
                                          "timing_seconds": {k: round(v, 1) for k, v in timing.items()}})
-    plot_folds(folds, cv_dir / "folds.png")
-    from pipeline.evaluate import plot_confusion
+    from pipeline.cv_pictures import write_pictures
 
-    mine = summary[model]["transductive"]
-    h = mine["headline"]
-    plot_confusion(mine["breakdown"]["confusion_matrix"], labels, cv_dir / "confusion_matrix.png",
-                   f"{model} (transductive): {h['folds']} folds x {h['seeds']} seeds (counts summed), "
-                   f"pooled UAR {h['uar_pooled']:.3f}")
-    write_text(cv_dir / "report.md", report_md(summary, folds, params, timing, notes))
+    for old in ("folds.png", "confusion_matrix.png"):  # the earlier pictures' names: none left stale
+        (cv_dir / old).unlink(missing_ok=True)
+    pictures = write_pictures(summary, folds, labels, model, cv_dir)
+    write_text(cv_dir / "report.md", report_md(summary, folds, params, timing, notes, pictures=pictures, pred=pred,
+                                               model=model))
     for note in notes:
         log.warning(note)
     for system, modes in summary.items():

@@ -47,7 +47,8 @@ def test_repro_writes_every_stage_output(repo):
     assert len(mine) == 6 * 4 * 7 and mine["speaker"].nunique() == 6  # every speaker tested once
     # each input alone, trained as in the fusion, on the same folds and seeds
     assert {"cnn_pooled (fusion branch)", "functionals (fusion branch)"} <= set(pooled["system"])
-    assert (root / "metrics/cv/folds.png").stat().st_size > 1000
+    for picture in ("uar_by_mode.png", "uar_per_fold.png", "confusion_by_mode.png"):  # pipeline/cv_pictures.py
+        assert (root / "metrics/cv" / picture).stat().st_size > 1000, picture
     metrics = json.loads((root / "metrics/metrics.json").read_text())["test"]
     for key in ("accuracy", "uar", "macro_f1", "weighted_f1", "loss"):
         assert 0.0 <= metrics[key] <= (1.0 if key != "loss" else 100.0)
