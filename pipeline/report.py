@@ -57,25 +57,75 @@ def plot_curves(path: Path = CURVES_PNG) -> bool:
     return bool(series)
 
 
-def write_examples(split: str = "test") -> dict[str, str]:
-    """One spectrogram image per emotion of the split, out of the shards (a native image as a coloured preview)."""
+def spectrogram_figure(png: bytes, settings: dict, title: str):
+    """A native image as a person reads it: time in seconds (frames hop_length / sample_rate apart, centred)
+    on x, the mel bands' centre frequencies in Hz on a mel axis (features.fmin..fmax) on y, the static plane in
+    dB (image_values on the image's fixed scale) with its colour bar. -> the matplotlib Figure, or None for the
+    papers' 8-bit image (min-max scaled and resized: no dB, no time axis to give it)."""
+    from pipeline import plotstyle
+    from pipeline.features import _hz_to_mel, decode_png, image_values
+
+    scale = settings.get("image_scale")
+    if not scale:
+        return None
+    db = image_values(decode_png(png), scale)[:, :, 0]  # (n_mels, frames), low frequencies at the bottom
+    feats, sr = settings["features"], float(settings["audio"]["sample_rate"])
+    n_mels, frames = db.shape
+    hop = feats["hop_length"] / sr
+    fmin = float(feats.get("fmin") or 0.0)
+    fmax = min(float(feats["fmax"]), sr / 2) if feats.get("fmax") is not None else sr / 2
+    mel_lo, mel_hi = float(_hz_to_mel(fmin)), float(_hz_to_mel(fmax))
+    step = (mel_hi - mel_lo) / (n_mels + 1)  # band k is centred on mel_lo + (k + 1) step (librosa's filters)
+    floor = float(scale["static"][0])
+    peak = float(db.max())
+    plt = plotstyle.pyplot()
+    fig, ax = plt.subplots(figsize=(8.0, 3.6))
+    bottom, top = mel_lo + step / 2, mel_hi - step / 2  # the lowest band's centre - step / 2, the highest's + it
+    image = ax.imshow(db, origin="upper", aspect="auto", cmap="magma", interpolation="nearest",
+                      vmin=max(floor, peak - 80.0), vmax=peak, extent=(-hop / 2, (frames - 0.5) * hop, bottom, top))
+    ticks = [f for f in (250, 500, 1000, 2000, 4000, 6000, 8000, 12000, 16000, 20000)
+             if bottom <= float(_hz_to_mel(f)) <= top]
+    ax.set_yticks([float(_hz_to_mel(f)) for f in ticks], [f"{f:g}" for f in ticks])
+    ax.set_ylim(bottom, top)
+    ax.set_xlabel("time (s)")
+    ax.set_ylabel("frequency (Hz, mel scale)")
+    ax.set_title(title, fontsize=9)
+    bar = fig.colorbar(image, ax=ax, pad=0.02)
+    bar.set_label("level (dB)")
+    return fig
+
+
+def write_examples(split: str = "test") -> dict[str, dict]:
+    """One spectrogram per emotion of the split, out of the shards: examples/<label>.png, the native image as a
+    coloured preview (pixel for pixel what the model reads), and examples/<label>_labelled.png, the same image
+    with its time, frequency and dB axes, corpus and file (spectrogram_figure). -> {label: {name, corpus,
+    file, labelled}}."""
     import pyarrow.parquet as pq
 
+    from pipeline import plotstyle
     from pipeline.dataset import split_of_rows
     from pipeline.features import preview_png
+    from pipeline.model_card import shard_settings
 
     EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
     for old in EXAMPLES_DIR.glob("*.png"):
         old.unlink()
-    found: dict[str, str] = {}
+    found: dict[str, dict] = {}
     for shard in sorted(SHARDS.glob("*.parquet")):
-        table = pq.read_table(shard, columns=["name", "label", "image", "augmented", "corpus", "utt_id"]).to_pandas()
+        table = pq.read_table(shard, columns=["name", "label", "image", "augmented", "corpus", "utt_id",
+                                              "source_path"]).to_pandas()
         table = table[split_of_rows(table) == split]
+        settings = None
         for row in table.itertuples():
             if row.label not in found and not row.augmented:
-                dest = EXAMPLES_DIR / f"{row.label}.png"
-                dest.write_bytes(preview_png(row.image))
-                found[row.label] = row.name
+                (EXAMPLES_DIR / f"{row.label}.png").write_bytes(preview_png(row.image))
+                file = Path(row.source_path).name if isinstance(row.source_path, str) and row.source_path else row.name
+                settings = settings or shard_settings([shard])
+                fig = spectrogram_figure(row.image, settings, f"{row.label}: {row.corpus}, {file}")
+                if fig is not None:
+                    plotstyle.save(fig, EXAMPLES_DIR / f"{row.label}_labelled.png")
+                found[row.label] = {"name": row.name, "corpus": row.corpus, "file": file,
+                                    "labelled": fig is not None}
     return found
 
 
@@ -122,10 +172,13 @@ def write_report(path: Path, params: dict, headline: dict, result: dict) -> None
     if curves:
         lines += ["![training curves](training_curves.png)", ""]
     if examples:
-        lines += ["## Example spectrograms (test split)", ""]
-        lines += _table(list(examples), [[f"![{lab}](examples/{lab}.png)" for lab in examples],
-                                         [f"`{name}`" for name in examples.values()]])
-        lines.append("")
+        lines += ["## Example spectrograms (test split)", "",
+                  "One recording per emotion, as the model reads it: time on x, mel frequency on y, level in dB; "
+                  "each links the raw image (`examples/<emotion>.png`, one pixel per frame and mel band).", ""]
+        for lab, ex in examples.items():
+            picture = f"examples/{lab}_labelled.png" if ex["labelled"] else f"examples/{lab}.png"
+            lines += [f"### {lab}: {ex['corpus']}, `{ex['file']}`", "",
+                      f"[![{lab}: {ex['corpus']}, {ex['file']}]({picture})](examples/{lab}.png)", ""]
     lines += ["## Data", ""]
     if ingest:
         corpora = ingest.get("corpora", {})
