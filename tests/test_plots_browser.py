@@ -1,4 +1,5 @@
-"""The `dvc plots show` page opened in headless Chromium with no network: every plot is drawn.
+"""The `dvc plots show` page opened in headless Chromium with no network: every plot is drawn; and the reports'
+pictures (metrics/cv/report.md, an example spectrogram) opened as a person opens them: every picture loads.
 
 Needs Chromium, so it runs with `make test-browser` (which installs Debian's `chromium` if missing), not with
 `make test`; without Chromium it fails rather than skips. The network is cut for the browser by a network
@@ -82,3 +83,44 @@ def test_plots_page_draws_every_plot_offline(tmp_path):
     assert "cdn.jsdelivr.net" in (repo / "cdn" / "index.html").read_text()
     dom, shot = _render(repo / "cdn" / "index.html", tmp_path, "cdn")
     assert "<canvas" not in dom and _coloured_pixels(shot) == 0
+
+
+REPORT_PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>report</title>
+<style>img {{ max-width: 100%; }} body {{ font-family: sans-serif; }}</style></head><body>{body}
+<script>window.addEventListener("load", () => {{ document.body.dataset.images = Array.from(document.images)
+  .map(i => i.getAttribute("src") + "=" + i.naturalWidth + "x" + i.naturalHeight).join(" "); }});</script>
+</body></html>"""
+
+
+def test_report_pictures_open_in_the_browser_offline(tmp_path):
+    """The cross-validation's report.md (of a fabricated run: tests/test_cv_pictures.py) with a labelled example
+    spectrogram linked as evaluate's report links it, rendered to HTML as a Markdown viewer does: in headless
+    Chromium with no network every picture it names is decoded (naturalWidth > 0), and the page is drawn."""
+    from markdown_it import MarkdownIt
+
+    from pipeline import cv_pictures, plotstyle, report
+    from pipeline.features import preview_png
+    from tests.test_cv_pictures import write_run
+    from tests.test_report_examples import SETTINGS, native_png
+
+    out = tmp_path / "cv"
+    out.mkdir()
+    write_run(out)
+    (out / "examples").mkdir()
+    (out / "examples" / "angry.png").write_bytes(preview_png(native_png()))
+    plotstyle.save(report.spectrogram_figure(native_png(), SETTINGS, "angry: demo, a.wav"),
+                   out / "examples" / "angry_labelled.png")
+    markdown = (out / "report.md").read_text() + (
+        "\n## Example spectrograms\n\n[![angry: demo, a.wav](examples/angry_labelled.png)](examples/angry.png)\n")
+    page = out / "report.html"
+    page.write_text(REPORT_PAGE.format(body=MarkdownIt("commonmark").enable("table").render(markdown)))
+    dom, shot = _render(page, tmp_path, "report")
+    found = re.search(r'data-images="([^"]*)"', dom)
+    assert found, dom[-3000:]
+    sizes = dict(item.split("=") for item in found.group(1).split())
+    assert set(sizes) == {*cv_pictures.PICTURES.values(), "examples/angry_labelled.png"}, sizes
+    for src, size in sizes.items():
+        width, height = map(int, size.split("x"))
+        assert width > 300 and height > 200, (src, size)  # decoded: a broken image has 0 x 0
+    assert "<table>" in dom  # the numbers beside the pictures are tables, not text run together
+    assert _coloured_pixels(shot) > 5000
