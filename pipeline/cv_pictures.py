@@ -43,8 +43,10 @@ def _bar_slots(present: list[str], systems: list[str], width: float) -> dict[str
 
 def _legend_below(ax) -> None:
     """One legend under the axes (below the x label), one entry per system, out of the way of every bar."""
-    handles, labels = ax.get_legend_handles_labels()
-    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(4, len(labels)),
+    entries = list(zip(*ax.get_legend_handles_labels()))
+    entries.sort(key=lambda e: e[1].startswith("chance"))  # the systems first, the chance line last
+    handles, labels = zip(*entries)
+    ax.legend(handles, labels, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=min(5, len(labels)),
               fontsize=8, frameon=False)
 
 
@@ -106,7 +108,7 @@ def uar_per_fold(folds: pd.DataFrame, system: str, colour: str):
     ax.set_xlim(-0.6, len(modes) - 0.4)
     ax.set_xlabel("way of meeting the test speaker")
     ax.set_ylabel("UAR of one test fold")
-    ax.set_ylim(*UAR_AXIS)
+    ax.set_ylim(UAR_AXIS[0], UAR_AXIS[1] + 0.03)  # a fold at 1.0 is a whole dot
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     ax.set_title(f"How much {system} moves from speaker to speaker: {k} folds x {s} seed{'s' * (s > 1)}",
