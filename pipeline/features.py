@@ -23,7 +23,7 @@ each on a small machine); the results match librosa.feature.melspectrogram / pow
 chroma_stft (tuning 0), which the tests check.
 The openSMILE functionals come from one native openSMILE instance per feature set, rate and thread, reset
 between clips (ReusedSmile), not a new one per clip as opensmile's process_signal builds: the same values to
-the last bit, 1.1-1.2x less time (docs/performance.md); process_signal where reuse is unavailable.
+the last bit, ~1.1x faster (docs/performance.md); process_signal where reuse is unavailable.
 
 PNGs are RGB (colormap, delta) or grayscale; INDEXED_COLORMAP_PNG switches colormap images to indexed colour.
 Never imports TensorFlow/Keras or matplotlib.pyplot.

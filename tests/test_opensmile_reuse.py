@@ -141,3 +141,18 @@ def test_keeps_a_bounded_number_of_instances(monkeypatch):
     for sr in (16000, 22050, 24000):
         features.smile_functionals(y, sr, "egemaps")
     assert list(features._local.instances) == [("egemaps", 22050), ("egemaps", 24000)]
+
+
+def test_the_bench_times_both_ways_and_finds_them_identical(tmp_path):
+    if not EMODB.is_dir():
+        pytest.skip(f"no EmoDB copy at {EMODB}")
+    import importlib.util
+
+    from tests.test_e2e import REPO
+
+    spec = importlib.util.spec_from_file_location("bench_opensmile", REPO / "bench" / "bench_opensmile.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    result = bench.main(["--files", "2", "--rounds", "1", "--out", str(tmp_path / "o.json")])
+    assert result["identical"] and [r["part"] for r in result["rows"]] == ["render", "compare", "egemaps"]
+    assert features.REUSE_SMILE_INSTANCE  # the bench leaves the default as it found it
