@@ -279,7 +279,7 @@ def report_md(summary: dict, folds: pd.DataFrame, params: dict, timing: dict, no
              f"normalisation {params.get('train', {}).get('normalisation')}", "",
              "Modes: " + "; ".join(f"{m}: {t}" for m, t in MODE_NOTES.items()) + ".", ""]
     lines += ["| system | mode | UAR mean ± std | UAR pooled [95 % CI] | accuracy mean ± std | macro-F1 mean ± std "
-              "| val UAR | files |", "|---|---|---|---|---|---|---|---|"]
+              "| val UAR | ECE (uncalibrated) | files |", "|---|---|---|---|---|---|---|---|---|"]
     for system, modes in summary.items():
         for mode, entry in modes.items():
             h = entry["headline"]
@@ -287,7 +287,8 @@ def report_md(summary: dict, folds: pd.DataFrame, params: dict, timing: dict, no
             lines.append(f"| {system} | {mode} | {h['uar_mean']:.3f} ± {h['uar_std']:.3f} | {h['uar_pooled']:.3f} "
                          f"[{lo:.3f}, {hi:.3f}] | {h['accuracy_mean']:.3f} ± {h['accuracy_std']:.3f} | "
                          f"{h['macro_f1_mean']:.3f} ± {h['macro_f1_std']:.3f} | {h.get('val_uar_mean', '')} | "
-                         f"{h['files']} |")
+                         + (f"{h['ece']:.3f} ({h['ece_uncalibrated']:.3f})" if "ece" in h else "")
+                         + f" | {h['files']} |")
     lines += _pictures_md(summary, folds, pictures, pred, model or params.get("model"))
     lines += ["", "## Per fold", "",
               "| system | mode | fold | seed | test speakers | files | accuracy | UAR | macro-F1 | val UAR |",
@@ -505,6 +506,13 @@ def write_results(folds: pd.DataFrame, pred: pd.DataFrame, val_pred: pd.DataFram
     """Summarise the test predictions and write cv.json, folds.csv, predictions.csv, val_predictions.csv,
     summary.json, the pictures and report.md; print the table. -> the cv.json headline."""
     summary = summarise(pred, folds, labels)
+    from pipeline.calibration import cv_calibration
+
+    for system, modes in summary.items():  # the ECE of every system with probabilities (not the SVM baseline)
+        for mode, entry in cv_calibration(pred, val_pred, system).items():
+            if mode in modes:
+                modes[mode]["headline"].update(ece=entry["ece"], ece_uncalibrated=entry["ece_uncalibrated"])
+                modes[mode]["calibration"] = {"temperature_median": entry["temperature_median"]}
     headline = headline_metrics(summary, model)
     cv_dir.mkdir(parents=True, exist_ok=True)
     write_json(summary_file, headline)
@@ -530,7 +538,8 @@ def write_results(folds: pd.DataFrame, pred: pd.DataFrame, val_pred: pd.DataFram
             lo, hi = h["uar_pooled_ci95"]
             print(f"crossval {system:<22} {mode:<12} UAR {h['uar_mean']:.3f} ± {h['uar_std']:.3f} "
                   f"(pooled {h['uar_pooled']:.3f}, 95 % CI {lo:.3f}-{hi:.3f}), macro-F1 {h['macro_f1_mean']:.3f}"
-                  + (f", val UAR {h['val_uar_mean']:.3f}" if "val_uar_mean" in h else ""))
+                  + (f", val UAR {h['val_uar_mean']:.3f}" if "val_uar_mean" in h else "")
+                  + (f", ECE {h['ece']:.3f} (uncalibrated {h['ece_uncalibrated']:.3f})" if "ece" in h else ""))
     print("crossval time: " + ", ".join(f"{k} {v:.0f} s" for k, v in timing.items()))
     return headline
 

@@ -37,7 +37,7 @@ from pipeline.paths import CARD_NAME, EXPORT_DIR, FINAL_MODEL, MODEL, shipped_mo
 # they are, so the bundle's front end is this repository's, not a second implementation.
 BUNDLE_MODULES = ("__init__.py", "errors.py", "paths.py", "params.py", "files.py", "io.py", "parallel.py",
                   "cli.py", "audio.py", "augment.py", "features.py", "normalisation.py", "model_card.py",
-                  "runtime.py", "predict.py")
+                  "calibration.py", "runtime.py", "predict.py")
 # what those modules import from outside the standard library, for requirements.txt
 BUNDLE_REQUIREMENTS = ("numpy", "scipy", "soundfile", "soxr", "pillow", "pyyaml", "tqdm", "opensmile",
                        "audiomentations", "tensorflow")

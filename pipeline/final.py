@@ -87,6 +87,18 @@ def described_by(cv_summary: Path = CV_SUMMARY) -> dict:
             "uar_pooled_ci95": {mode: cv[key]["uar_pooled_ci95"] for mode, key in ways.items() if key in cv}}
 
 
+def calibration_of(model: str, cv_dir: Path = CV_DIR) -> dict | None:
+    """The temperatures predict scales the final model's probabilities by (pipeline/calibration.py), fitted on
+    every validation prediction crossval made of the recipe (metrics/cv/val_predictions.csv); none without."""
+    from pipeline.calibration import temperatures
+
+    val_file = Path(cv_dir) / "val_predictions.csv"
+    if not val_file.exists():
+        return None
+    temps = temperatures(pd.read_csv(val_file), model)
+    return {"temperature": temps, "fitted_on": str(val_file)} if temps else None
+
+
 def fit_final(params: dict, exclude_speakers=(), cv_dir: Path = CV_DIR):
     """The final model on every labelled speaker but `exclude_speakers` (bench/final_heldout.py holds some out)
     -> (model, card, info)."""
@@ -133,6 +145,9 @@ def run(params: dict) -> dict:
     seconds = info.pop("seconds")
     card["final"] = {"fit": "every labelled speaker and clip, with the recipe cross-validation measured",
                      "recipe": info, "described_by": described_by()}
+    calibration = calibration_of(card["model"])
+    if calibration:
+        card["calibration"] = calibration
     FINAL_MODEL.parent.mkdir(parents=True, exist_ok=True)
     with atomic_path(FINAL_MODEL) as tmp:
         saved = tmp.with_suffix(".keras")

@@ -289,6 +289,26 @@ class StatisticsAccumulator:
         return {k: self.norms[k].neutral_statistics(v) for k, v in out.items()} if self.neutral else out
 
 
+def calibrate(probs: np.ndarray, card: dict, used) -> np.ndarray:
+    """The model's probabilities scaled by the card's temperatures (pipeline/calibration.py): a row normalised on
+    its speaker's own statistics by the `speaker` one, on enrolled ones by `enrolled`, any other (one file of a
+    stranger) by `cold`.
+    A card without calibration (the train stage's single-split model) leaves them as they are."""
+    from pipeline.calibration import scaled
+
+    temps = (card.get("calibration") or {}).get("temperature") or {}
+    if not temps:
+        return probs
+    group = np.array(["speaker" if str(u).startswith("speaker") else "enrolled" if str(u).startswith("enrolled")
+                      else "cold" for u in used], dtype=object)
+    out = np.array(probs, dtype=np.float64, copy=True)
+    for name, t in temps.items():
+        rows = group == name
+        if rows.any():
+            out[rows] = scaled(out[rows], t)
+    return out.astype(np.float32)
+
+
 def as_model_input(inputs: dict):
     """What Keras' fit/predict take: the array of a single-input model, the dict of a multi-input one."""
     return next(iter(inputs.values())) if len(inputs) == 1 else inputs

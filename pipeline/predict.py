@@ -189,7 +189,7 @@ def score(model, prepared: list[Prepared], card: dict, group_of=None, statistics
             if all(g is None for g in groups):
                 groups = None
         x, used = model_card.model_inputs(raw, card, speakers=groups, statistics=statistics)
-        probs = model.predict(x)
+        probs = model_card.calibrate(model.predict(x), card, used)  # the card's temperatures, when it has them
     i = 0
     for p in prepared:
         if p.error:

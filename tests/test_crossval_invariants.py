@@ -207,6 +207,7 @@ def test_cross_validation_invariants(workspace, monkeypatch):
     assert cv["uar_mean"] == pytest.approx(np.mean(per_fold), abs=1e-4)
     assert cv["uar_std"] == pytest.approx(np.std(per_fold), abs=1e-4)
     check_bootstrap_resamples_speakers(mine, list(LABELS), cv["uar_pooled_ci95"])
+    assert 0 <= cv["ece"] <= 1 and 0 <= cv["ece_uncalibrated"] <= 1  # calibration error beside UAR, each way
     tested = speakers_tested(pred)
     check_no_test_speaker_trains(calls, tested)
     check_fitted_on_training_rows(models, calls, tested)

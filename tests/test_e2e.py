@@ -60,6 +60,8 @@ def test_repro_writes_every_stage_output(repo):
     assert final["final"]["described_by"]["file"] == "metrics/cv.json" and final["final"]["recipe"]["epochs"] == 1
     assert final["final"]["described_by"]["uar_pooled"]["cold"] == cv["cv_cold"]["uar_pooled"]
     assert card["trained_on"]["speakers"] < final["trained_on"]["speakers"]  # the single split's model saw fewer
+    assert set(final["calibration"]["temperature"]) == {"speaker", "enrolled", "cold"}  # crossval's validation speakers
+    assert 0 <= cv["cv_cold"]["ece"] <= 1
     assert (root / "metrics/confusion_matrix.png").stat().st_size > 1000
     report = (root / "metrics/report.md").read_text()
     assert "| accuracy (WA)" in report and "- demo: no reference checksums" in report
