@@ -55,7 +55,7 @@ from pipeline import TARGET_LABELS
 from pipeline.errors import ParamsError, UserError
 from pipeline.io import atomic_path, write_csv, write_json, write_text
 from pipeline.metrics import evaluate_predictions
-from pipeline.params import boolean, load, section, seed_list
+from pipeline.params import boolean, load, number, section, seed_list
 from pipeline.paths import CV_DIR, CV_SUMMARY, MANIFEST
 
 log = logging.getLogger("pipeline.crossval")
@@ -70,12 +70,14 @@ class CrossvalConfig:
     seeds: tuple[int, ...]
     refit: bool
     baseline: bool
+    workers: int = 1  # (fold, seed) trainings at once, each in its own process
 
     @classmethod
     def from_params(cls, params: dict) -> "CrossvalConfig":
-        sec = section(params, "crossval", keys=("seeds", "refit", "baseline"))
+        sec = section(params, "crossval", keys=("seeds", "refit", "baseline", "workers"))
         return cls(seeds=seed_list(sec, "seeds", "crossval"), refit=boolean(sec, "refit", "crossval", True),
-                   baseline=boolean(sec, "baseline", "crossval", True))
+                   baseline=boolean(sec, "baseline", "crossval", True),
+                   workers=number(sec, "workers", "crossval", 1, lo=1, integer=True))
 
 
 # ------------------------------------------------------------------------------------------------ folds
@@ -342,6 +344,149 @@ def _pictures_md(summary: dict, folds: pd.DataFrame, pictures, pred: pd.DataFram
 
 # ------------------------------------------------------------------------------------------------ run
 
+@dataclass
+class FoldContext:
+    """What every (fold, seed) training of a cross-validation reads: the rows, the folds, the settings."""
+    data: object  # BalancedRows of every rendered original
+    manifest: pd.DataFrame
+    splits: list
+    settings: dict
+    kinds: tuple
+    labels: list
+    train_cfg: object
+    refit: bool
+    save_models: Path | None
+
+    def parts(self, k: int) -> dict:
+        where = _row_splits(self.data.meta, self.manifest, self.splits[k])
+        return {name: where == name for name in ("train", "val", "test")}
+
+
+def _record(system: str, mode: str, k: int, seed: int, test, scored: np.ndarray, predicted: np.ndarray,
+            labels: list, probs: np.ndarray | None = None, classes: list | None = None, **extra):
+    """One (system, mode, fold, seed) row of folds.csv and its test predictions."""
+    part = test.subset(scored)
+    m = _metrics(part.labels, predicted, labels)
+    row = {"system": system, "mode": mode, "fold": k, "seed": seed,
+           "test_speakers": " ".join(sorted(set(test.speakers))), "files": len(part),
+           **{h: round(m[h], 4) for h in HEADLINE}, **extra}
+    return row, prediction_frame(system, mode, k, seed, part, predicted, probs, classes)
+
+
+def fold_seed(ctx: FoldContext, k: int, seed: int) -> dict:
+    """Fold k with one seed: train (step 1), score the validation speakers, refit, score the test speakers every
+    way a user meets the model, the fusion's branches too. -> {"folds": rows, "predictions": frames,
+    "val_predictions": frames, "seconds": s}. The same in the parent process or in a worker (_in_processes)."""
+    import keras
+
+    data, labels, train_cfg = ctx.data, ctx.labels, ctx.train_cfg
+    parts = ctx.parts(k)
+    test = data.subset(parts["test"])
+    fold_rows, pred_rows, val_pred_rows = [], [], []
+    classes = [lab for lab in labels if lab in set(data.labels[parts["train"]])]
+    t = time.perf_counter()
+    cfg = dataclasses.replace(train_cfg, seed=seed)
+    model, card, history = _train(cfg, ctx.kinds, data, parts, classes, ctx.settings)
+    val_uar = {}  # per (branch, mode): the validation speakers met the three ways, to choose settings on
+    if parts["val"].any():
+        va = data.subset(parts["val"])
+        for kind in (None, *cfg.branches):
+            for mode, (scored, probs) in score_modes(scorer(model, kind), card, va, seed).items():
+                predicted = np.asarray(classes)[probs.argmax(axis=1)]
+                val_uar[kind, mode] = _metrics(va.labels[scored], predicted, labels)["uar"]
+                system = train_cfg.model if kind is None else branch_system(cfg.branches[kind].model)
+                val_pred_rows.append(prediction_frame(system, mode, k, seed, va.subset(scored), predicted,
+                                                      probs, classes))
+    epochs = _epochs_run(cfg, history)
+    fusion = {"fusion_weight": history["fusion_weight"][0]} if "fusion_weight" in history else {}
+    if ctx.refit and parts["val"].any():
+        if ctx.save_models is not None:  # the model of step 1 too: the one the validation speakers met
+            keep(model, card, Path(ctx.save_models) / f"fold{k}_seed{seed}" / "first")
+        refit_parts = {"train": parts["train"] | parts["val"], "val": np.zeros(len(data), dtype=bool)}
+        # a class only the validation speakers have becomes a training class of the refit
+        classes = [lab for lab in labels if lab in set(data.labels[refit_parts["train"]])]
+        refit = dataclasses.replace(cfg, epochs=epochs, schedule="cosine" if cfg.schedule == "cosine" else "constant",
+                                    fusion_weight=fusion.get("fusion_weight", cfg.fusion_weight))
+        model, card, _ = _train(refit, ctx.kinds, data, refit_parts, classes, ctx.settings)
+    if ctx.save_models is not None:
+        keep(model, card, Path(ctx.save_models) / f"fold{k}_seed{seed}")
+
+    def record(*args, **extra) -> None:
+        row, frame = _record(*args, **extra)
+        fold_rows.append(row)
+        pred_rows.append(frame)
+
+    for mode, (scored, probs) in score_modes(scorer(model), card, test, seed).items():
+        record(train_cfg.model, mode, k, seed, test, scored, np.asarray(classes)[probs.argmax(axis=1)], labels,
+               probs, classes, val_uar=round(val_uar[None, mode], 4) if (None, mode) in val_uar else np.nan,
+               epochs=epochs, seconds=round(time.perf_counter() - t, 1), **fusion)
+    for kind, branch_cfg in cfg.branches.items():  # each input alone, trained as in the fusion
+        for mode, (scored, probs) in score_modes(scorer(model, kind), card, test, seed).items():
+            record(branch_system(branch_cfg.model), mode, k, seed, test, scored,
+                   np.asarray(classes)[probs.argmax(axis=1)], labels, probs, classes, epochs=epochs, seconds=0.0,
+                   val_uar=round(val_uar[kind, mode], 4) if (kind, mode) in val_uar else np.nan)
+    seconds = time.perf_counter() - t
+    keras.backend.clear_session()
+    return {"folds": fold_rows, "predictions": pred_rows, "val_predictions": val_pred_rows, "seconds": seconds}
+
+
+_WORKER: dict = {}  # a worker process's FoldContext, loaded once
+
+
+def _worker_start(params: dict, save_models) -> None:
+    import os
+
+    os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: several processes share one GPU
+    os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # TensorFlow: the same
+    _WORKER["ctx"] = fold_context(params, save_models)
+
+
+def _worker_job(job: tuple) -> tuple:
+    return job, fold_seed(_WORKER["ctx"], *job)
+
+
+def _in_processes(jobs: list, params: dict, save_models, workers: int):
+    """(job, result) of every (fold, seed) job, `workers` at a time in spawned processes (each loads the shards
+    and imports Keras once): folds at once keep a GPU busy that one small fold at a time leaves waiting on each
+    step's overhead. Each training is seeded as in the parent, so the results are those of the loop."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_worker_start, initargs=(params, save_models)) as pool:
+        for future in as_completed([pool.submit(_worker_job, job) for job in jobs]):
+            yield future.result()
+
+
+def fold_context(params: dict, save_models=None, notes: list | None = None) -> FoldContext:
+    """The rows and folds every training of a cross-validation reads (a worker process builds its own)."""
+    from pipeline import model_card, zoo
+    from pipeline.backend import has_gpu, quiet_tensorflow
+    from pipeline.balancing import balanced
+    from pipeline.dataset import load_rows, shard_files
+    from pipeline.split import SplitConfig
+    from pipeline.train import TrainConfig
+
+    quiet_tensorflow()
+    # every fold builds new models, whose predict functions TensorFlow traces anew: expected here, not a leak
+    logging.getLogger("tensorflow").addFilter(lambda record: "retracing" not in record.getMessage())
+    train_cfg = TrainConfig.from_params(params)
+    kinds = zoo.input_kinds(train_cfg.model)
+    train_cfg.set_precision_policy(has_gpu())  # as the train stage: mixed precision on a GPU
+    from pipeline import distribute
+
+    distribute.configure(train_cfg.distribution, train_cfg.batch_size)
+    manifest = pd.read_parquet(MANIFEST)
+    splits = fold_splits(manifest, SplitConfig.from_params(params), notes if notes is not None else [])
+    originals = lambda meta: ~meta["augmented"].to_numpy(dtype=bool)  # noqa: E731 (copies follow one split)
+    data = balanced(load_rows(kinds, select=originals), params,
+                    copies=lambda: load_rows(kinds, select=lambda meta: ~originals(meta)))
+    settings = model_card.shard_settings(shard_files())
+    labels = [lab for lab in TARGET_LABELS if lab in set(data.labels)]
+    return FoldContext(data=data, manifest=manifest, splits=splits, settings=settings, kinds=kinds, labels=labels,
+                       train_cfg=train_cfg, refit=CrossvalConfig.from_params(params).refit, save_models=save_models)
+
+
 def run(params: dict, save_models: Path | None = None, out: Path | None = None) -> dict:
     """The cross-validation. `save_models`: also keep each fold model (and its card) there, for a close look
     or to check that predict meets a file as cross-validation did (with the refit, the model of step 1 as well,
@@ -378,21 +523,12 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
     if not splits:
         return off("cross-validation off: no corpus has two speakers to deal into folds")
 
-    from pipeline import distribute, model_card, zoo
-    from pipeline.backend import has_gpu, quiet_tensorflow
-    from pipeline.dataset import load_rows, shard_files
+    from pipeline import model_card, zoo
+    from pipeline.dataset import load_rows
 
-    quiet_tensorflow()
-    # every fold builds new models, whose predict functions TensorFlow traces anew: expected here, not a leak
-    logging.getLogger("tensorflow").addFilter(lambda record: "retracing" not in record.getMessage())
-    kinds = zoo.input_kinds(train_cfg.model)
-    train_cfg.set_precision_policy(has_gpu())  # as the train stage: mixed precision on a GPU
-    distribute.configure(train_cfg.distribution, train_cfg.batch_size)
+    ctx = fold_context(params, save_models)  # the rows, folds and settings every training reads
+    data, settings, labels = ctx.data, ctx.settings, ctx.labels
     originals = lambda meta: ~meta["augmented"].to_numpy(dtype=bool)  # noqa: E731 (copies follow one split)
-    from pipeline.balancing import balanced  # data.training(mask): a fold's rows to train on, balanced as train's
-
-    data = balanced(load_rows(kinds, select=originals), params,
-                    copies=lambda: load_rows(kinds, select=lambda meta: ~originals(meta)))
     rendered = set(zip(data.meta["corpus"], data.meta["utt_id"]))
     unrendered = sum((c, u) not in rendered for c, u in zip(manifest["corpus"], manifest["utt_id"]))
     if unrendered:  # every original is rendered whatever the balancing; render may quarantine some
@@ -401,12 +537,10 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
         notes.append(f"{unrendered} of {len(manifest)} utterances of the manifest are not in the shards (render "
                      f"quarantined them: {RENDER_QUARANTINE}): the folds cover the other "
                      f"{len(manifest) - unrendered}")
-    settings = model_card.shard_settings(shard_files())
     model_card.check_rendered_as_params(params, settings)
     baseline_x = (load_rows(zoo.BASELINE_INPUT, select=originals, needed_by="the crossval baseline").x
                   if cv.baseline else None)
     timing["load shards"] = time.perf_counter() - t0
-    labels = [lab for lab in TARGET_LABELS if lab in set(data.labels)]
 
     import keras
 
@@ -417,75 +551,41 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
     from tqdm import tqdm
 
     progress = tqdm(total=len(splits) * (len(cv.seeds) + cv.baseline), desc="crossval", unit="run")
+    folds_to_run = []
     for k, split in enumerate(splits):
-        where = _row_splits(data.meta, manifest, split)
-        parts = {name: where == name for name in ("train", "val", "test")}
-        test = data.subset(parts["test"])
-        if len(test) == 0:
+        if not (_row_splits(data.meta, manifest, split) == "test").any():
             notes.append(f"fold {k}: no test files")
             continue
-        test_speakers = " ".join(sorted(set(test.speakers)))
-
-        def record(system: str, mode: str, seed: int, scored: np.ndarray, predicted: np.ndarray,
-                   probs: np.ndarray | None = None, classes: list[str] | None = None, **extra) -> None:
-            """One (system, mode, fold, seed) row of folds.csv and its test predictions."""
-            part = test.subset(scored)
-            m = _metrics(part.labels, predicted, labels)
-            fold_rows.append({"system": system, "mode": mode, "fold": k, "seed": seed,
-                              "test_speakers": test_speakers, "files": len(part),
-                              **{h: round(m[h], 4) for h in HEADLINE}, **extra})
-            pred_rows.append(prediction_frame(system, mode, k, seed, part, predicted, probs, classes))
-
-        for seed in cv.seeds:
-            classes = [lab for lab in labels if lab in set(data.labels[parts["train"]])]
-            t = time.perf_counter()
-            cfg = dataclasses.replace(train_cfg, seed=seed)
-            model, card, history = _train(cfg, kinds, data, parts, classes, settings)
-            val_uar = {}  # per (branch, mode): the validation speakers met the three ways, to choose settings on
-            if parts["val"].any():
-                va = data.subset(parts["val"])
-                for kind in (None, *cfg.branches):
-                    for mode, (scored, probs) in score_modes(scorer(model, kind), card, va, seed).items():
-                        predicted = np.asarray(classes)[probs.argmax(axis=1)]
-                        val_uar[kind, mode] = _metrics(va.labels[scored], predicted, labels)["uar"]
-                        system = train_cfg.model if kind is None else branch_system(cfg.branches[kind].model)
-                        val_pred_rows.append(prediction_frame(system, mode, k, seed, va.subset(scored), predicted,
-                                                              probs, classes))
-            epochs = _epochs_run(cfg, history)
-            fusion = {"fusion_weight": history["fusion_weight"][0]} if "fusion_weight" in history else {}
-            if cv.refit and parts["val"].any():
-                if save_models is not None:  # the model of step 1 too: the one the validation speakers met
-                    keep(model, card, Path(save_models) / f"fold{k}_seed{seed}" / "first")
-                refit_parts = {"train": parts["train"] | parts["val"], "val": np.zeros(len(data), dtype=bool)}
-                # a class only the validation speakers have becomes a training class of the refit
-                classes = [lab for lab in labels if lab in set(data.labels[refit_parts["train"]])]
-                refit = dataclasses.replace(cfg, epochs=epochs,
-                                            schedule="cosine" if cfg.schedule == "cosine" else "constant",
-                                            fusion_weight=fusion.get("fusion_weight", cfg.fusion_weight))
-                model, card, _ = _train(refit, kinds, data, refit_parts, classes, settings)
-            if save_models is not None:
-                keep(model, card, Path(save_models) / f"fold{k}_seed{seed}")
-            for mode, (scored, probs) in score_modes(scorer(model), card, test, seed).items():
-                record(train_cfg.model, mode, seed, scored, np.asarray(classes)[probs.argmax(axis=1)], probs, classes,
-                       val_uar=round(val_uar[None, mode], 4) if (None, mode) in val_uar else np.nan, epochs=epochs,
-                       seconds=round(time.perf_counter() - t, 1), **fusion)
-            for kind, branch_cfg in cfg.branches.items():  # each input alone, trained as in the fusion
-                for mode, (scored, probs) in score_modes(scorer(model, kind), card, test, seed).items():
-                    record(branch_system(branch_cfg.model), mode, seed, scored,
-                           np.asarray(classes)[probs.argmax(axis=1)], probs, classes, epochs=epochs, seconds=0.0,
-                           val_uar=round(val_uar[kind, mode], 4) if (kind, mode) in val_uar else np.nan)
-            t_train += time.perf_counter() - t
-            keras.backend.clear_session()
+        folds_to_run.append(k)
+    jobs = [(k, seed) for k in folds_to_run for seed in cv.seeds]
+    done = {}
+    if cv.workers > 1 and len(jobs) > 1:  # folds at once, each process its own trainings (a GPU kept busy)
+        for job, result in _in_processes(jobs, params, save_models, cv.workers):
+            done[job] = result
             progress.update()
+    for k in folds_to_run:
+        for seed in cv.seeds:
+            if (k, seed) not in done:
+                done[k, seed] = fold_seed(ctx, k, seed)
+                progress.update()
+            result = done[k, seed]
+            fold_rows += result["folds"]
+            pred_rows += result["predictions"]
+            val_pred_rows += result["val_predictions"]
+            t_train += result["seconds"]
         if cv.baseline:
             t = time.perf_counter()
+            parts = ctx.parts(k)
+            test = data.subset(parts["test"])
             fit_rows = parts["train"] | parts["val"]
             for system, mode, per_speaker in ((BASELINE_SYSTEM, "cold", False),
                                               (BASELINE_SYSTEM, "transductive", True)):
                 predicted = baseline_scores(baseline_x[fit_rows], data.labels[fit_rows], baseline_x[parts["test"]],
                                             data.speakers[fit_rows], test.speakers, per_speaker)
-                record(system, mode, 0, np.ones(len(test), dtype=bool), predicted, val_uar=np.nan, epochs=0,
-                       seconds=round(time.perf_counter() - t, 1))
+                rows, frame = _record(BASELINE_SYSTEM, mode, k, 0, test, np.ones(len(test), dtype=bool), predicted,
+                                      labels, val_uar=np.nan, epochs=0, seconds=round(time.perf_counter() - t, 1))
+                fold_rows.append(rows)
+                pred_rows.append(frame)
             t_base += time.perf_counter() - t
             progress.update()
     progress.close()

@@ -384,3 +384,19 @@ def test_a_fusion_weight_chosen_with_the_test_fold_is_caught(tmp_path, monkeypat
     monkeypatch.setattr(crossval, "_train", validation_with_the_test_fold)
     weights = fusion_weights_of_a_relabelled_fold(tmp_path, monkeypatch)
     assert weights[0] != weights[1]  # the check of test_fusion_weights_are_chosen_without_the_test_fold fails
+
+
+def test_folds_trained_in_worker_processes_give_the_sequential_results(workspace):
+    """crossval.workers: the (fold, seed) trainings in spawned processes give what the loop gives, row for row."""
+    p = params()
+    p["crossval"].update(refit=False, baseline=False)
+    crossval.run(p, out=workspace / "loop")
+    crossval.run(dict(p, crossval=dict(p["crossval"], workers=2)), out=workspace / "workers")
+    loop, workers = (pd.read_csv(workspace / run / "predictions.csv") for run in ("loop", "workers"))
+    assert len(loop) == len(workers) and list(loop["name"]) == list(workers["name"])  # the same rows, same order
+    probs = [c for c in loop.columns if c.startswith("p_")]
+    np.testing.assert_allclose(workers[probs].to_numpy(float), loop[probs].to_numpy(float), atol=1e-5)
+    assert (loop["predicted"] == workers["predicted"]).all()
+    drop = ["seconds"]
+    pd.testing.assert_frame_equal(pd.read_csv(workspace / "loop" / "folds.csv").drop(columns=drop),
+                                  pd.read_csv(workspace / "workers" / "folds.csv").drop(columns=drop))
