@@ -34,6 +34,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=Path("bench/results/final_heldout"))
     args = ap.parse_args()
 
+    from pipeline.backend import quiet_tensorflow
+
+    quiet_tensorflow()  # openSMILE's library before TensorFlow's (pipeline/backend.py): the other way round crashes
     from pipeline import model_card
     from pipeline.cli import setup_logging
     from pipeline.crossval import bootstrap_ci, keep, pooled_uar
