@@ -181,6 +181,44 @@ def read(path) -> tuple[np.ndarray, int]:
     return np.ascontiguousarray(data, dtype=np.float32), sr
 
 
+def read_blocks(path, seconds: float = 30.0) -> tuple[int, float, object]:
+    """(sample rate, duration in s from the header, an iterator of mono float32 blocks of `seconds`): the recording
+    as read() and mono() make it, a block at a time, so a long recording never sits in memory whole (predict
+    --segments). Raises AudioFormatError as read() does, for a bad header at once, for bad data (truncated,
+    non-finite) when the block holding it is read. Formats only audioread opens are read whole first."""
+    f, info = _open(path)
+    sr = int(info["samplerate"])
+    if f is None:
+        try:
+            data, sr = _read_audioread(path)
+        except Exception as exc:
+            raise AudioFormatError(f"unreadable: {_short(exc)}") from None
+        n = max(1, int(seconds * sr))
+        return sr, data.shape[0] / sr, (mono(data[i:i + n]) for i in range(0, data.shape[0], n))
+
+    def blocks():
+        n = max(1, int(seconds * sr))
+        as_int = _INT_READS.get(info["subtype"])
+        got = 0
+        with f:
+            while True:
+                try:
+                    data = f.read(frames=n, dtype=as_int[0] if as_int else "float32", always_2d=True)
+                except Exception as exc:  # a decode error midway (FLAC lost sync, short read)
+                    raise AudioFormatError(f"truncated: {_short(exc)}") from None
+                if data.shape[0] == 0:
+                    break
+                got += data.shape[0]
+                if as_int:  # scaled as read() scales it: the same samples
+                    data = data.astype(np.float32)
+                    data *= np.float32(as_int[1])
+                yield mono(data)  # AudioFormatError on non-finite samples
+        if got < info["frames"]:
+            raise AudioFormatError(f"truncated: read {got} of {info['frames']} frames")
+
+    return sr, info["frames"] / sr, blocks()
+
+
 def peak_dbfs(samples: np.ndarray) -> float:
     peak = float(np.max(np.abs(samples))) if samples.size else 0.0
     return 20.0 * math.log10(peak) if peak > 0 else -math.inf

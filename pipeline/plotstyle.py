@@ -18,6 +18,11 @@ SYSTEM_COLOURS = {"fusion": "#1f77b4", "cnn_pooled": "#ff7f0e", "functionals": "
 OTHER_COLOURS = ("#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf", "#393b79", "#637939",
                  "#843c39", "#7b4173")
 
+# one colour per emotion in every picture of segments (predict --plot); an unsure answer grey
+EMOTION_COLOURS = {"angry": "#d62728", "happy": "#ffbf00", "sad": "#1f77b4", "neutral": "#2ca02c",
+                   "fearful": "#9467bd", "disgust": "#8c564b", "surprise": "#e377c2", "calm": "#17becf"}
+UNCERTAIN_GREY = "#b0b0b0"
+
 # the ways a user meets a model, from the most known of the speaker to the least (the README's column order)
 MODE_ORDER = ("transductive", "enrolled10", "enrolled5", "enrolled_neutral", "cold")
 MODE_LABELS = {"transductive": "transductive\n(all its recordings)", "enrolled10": "enrolled\n(10 recordings)",

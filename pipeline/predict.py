@@ -45,6 +45,8 @@ class Prepared:
     windows: list = field(default_factory=list)  # raw model inputs per window: {input kind: array}
     clip: dict | None = None  # the raw inputs of the clip training would have made of this recording
     error: str | None = None
+    start: float | None = None  # a speech segment's (--segments): seconds of the recording
+    end: float | None = None
 
 
 def collect(paths: list[str]) -> list[Path]:
@@ -71,10 +73,38 @@ def raw_inputs(rendered, kinds: tuple) -> dict:
     return out
 
 
+def prepare_recording(recording: tuple, acfg, fcfg, kinds: tuple, windows: bool = True) -> tuple[list, dict]:
+    """A recording (mono samples, sample rate) as read -> (raw model inputs per window, the raw inputs of the
+    training clip), with the training code path: a file, or one speech segment of a long one. No Keras.
+    windows=False: no windows, the training clip only (a speaker's statistics)."""
+    from pipeline import audio, features
+
+    speech = audio.prepare(*recording, acfg)
+    # utterance functionals over the whole trimmed recording (eGeMAPS: over the recording as read), as
+    # render takes them: one per file
+    per_file = [k for k in kinds if k in features.RECORDING_KINDS
+                or (k in features.FUNCTIONAL_KINDS and fcfg.functionals_on == "speech")]
+    functionals = ({k: np.asarray(v, dtype=np.float32) for k, v in
+                    features.outputs(None, acfg.sample_rate, fcfg, per_file, speech,
+                                     recording).items()} if per_file else {})
+    per_window = tuple(k for k in kinds if k not in per_file)
+    window_cfg = dataclasses.replace(fcfg, extra=tuple(k for k in fcfg.extra if k not in per_file))
+
+    def inputs_of(y: np.ndarray) -> dict:
+        got = raw_inputs(features.render(y, acfg.sample_rate, window_cfg), per_window) if per_window else {}
+        return {**got, **functionals}
+
+    cuts = audio.cut_windows(speech, acfg, hop=HOP_SECONDS) if per_window else [None]
+    cut = [inputs_of(y) for y in cuts] if windows else []
+    if windows and len(cuts) == 1:  # no longer than the window: its one window is the training clip
+        return cut, cut[0]
+    return cut, inputs_of(audio.fit(speech, acfg.n_samples) if per_window else None)
+
+
 def prepare(path: Path, acfg, fcfg, kinds: tuple, windows: bool = True) -> Prepared:
     """Audio -> raw model inputs per window and of the training clip, with the training code path. No Keras.
     windows=False: the training clip only (a speaker's statistics)."""
-    from pipeline import audio, features
+    from pipeline import audio
 
     kinds = (kinds,) if isinstance(kinds, str) else tuple(kinds)
     out = Prepared(str(path))
@@ -86,31 +116,16 @@ def prepare(path: Path, acfg, fcfg, kinds: tuple, windows: bool = True) -> Prepa
         if reason:
             raise audio.AudioFormatError(reason)
         recording = (audio.mono(samples), int(sr))  # converted once: prepare's own mono of it is a no-op
-        speech = audio.prepare(*recording, acfg)
-        # utterance functionals over the whole trimmed recording (eGeMAPS: over the recording as read), as
-        # render takes them: one per file
-        per_file = [k for k in kinds if k in features.RECORDING_KINDS
-                    or (k in features.FUNCTIONAL_KINDS and fcfg.functionals_on == "speech")]
-        functionals = ({k: np.asarray(v, dtype=np.float32) for k, v in
-                        features.outputs(None, acfg.sample_rate, fcfg, per_file, speech,
-                                         recording).items()} if per_file else {})
-        per_window = tuple(k for k in kinds if k not in per_file)
-        window_cfg = dataclasses.replace(fcfg, extra=tuple(k for k in fcfg.extra if k not in per_file))
-
-        def inputs_of(y: np.ndarray) -> dict:
-            got = raw_inputs(features.render(y, acfg.sample_rate, window_cfg), per_window) if per_window else {}
-            return {**got, **functionals}
-
-        cuts = audio.cut_windows(speech, acfg, hop=HOP_SECONDS) if per_window else [None]
-        if windows:
-            out.windows = [inputs_of(y) for y in cuts]
-        if windows and len(cuts) == 1:  # no longer than the window: its one window is the training clip
-            out.clip = out.windows[0]
-        else:
-            out.clip = inputs_of(audio.fit(speech, acfg.n_samples) if per_window else None)
+        out.windows, out.clip = prepare_recording(recording, acfg, fcfg, kinds, windows)
     except Exception as exc:  # per-file error; the other files are still scored
-        out.error = str(exc) if isinstance(exc, audio.AudioFormatError) else f"{type(exc).__name__}: {exc}"
+        out.error = error_text(exc)
     return out
+
+
+def error_text(exc: Exception) -> str:
+    from pipeline import audio
+
+    return str(exc) if isinstance(exc, audio.AudioFormatError) else f"{type(exc).__name__}: {exc}"
 
 
 def _prepare_job(job) -> Prepared:
@@ -192,17 +207,182 @@ def score(model, prepared: list[Prepared], card: dict, group_of=None, statistics
         probs = model_card.calibrate(model.predict(x), card, used)  # the card's temperatures, when it has them
     i = 0
     for p in prepared:
+        where = {} if p.start is None else {"start": round(p.start, 3), "end": round(p.end, 3)}
         if p.error:
-            rows.append({"path": p.path, "error": p.error})
+            rows.append({"path": p.path, **where, "error": p.error})
             continue
         n = len(p.windows)
         window_probs, how = probs[i:i + n], str(used[i])
         i += n
         mean = window_probs.mean(axis=0)
-        rows.append({"path": p.path, "emotion": labels[int(mean.argmax())], "confidence": float(mean.max()),
+        rows.append({"path": p.path, **where, "emotion": labels[int(mean.argmax())], "confidence": float(mean.max()),
                      "windows": n, "normalisation": how, "probabilities": dict(zip(labels, map(float, mean))),
                      "per_window": [dict(zip(labels, map(float, w))) for w in window_probs]})
     return rows
+
+
+def abstain(rows: list[dict], min_confidence: float | None) -> list[dict]:
+    """Rows whose top probability is below min_confidence say `uncertain` (their probabilities kept)."""
+    if min_confidence:
+        for r in rows:
+            if r.get("emotion") and r["confidence"] < min_confidence:
+                r["emotion"] = UNCERTAIN
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------ segments
+
+UNCERTAIN = "uncertain"
+NO_SPEECH = "no speech found"
+BLOCK_SECONDS = 30.0  # audio read at a time (--segments): what memory holds of a recording, with one segment
+SEGMENT_BATCH = 16  # segments scored (and printed) at a time when their statistics are known beforehand
+# windows of one recording kept in memory for its own normalisation (a window's inputs: ~40 KB with the
+# default model, so ~160 MB, ~100 minutes of speech); a longer recording is read twice, its statistics first
+KEEP_WINDOWS = 4000
+
+
+class Recording:
+    """One recording's speech segments, each prepared (as a file is) once the detector closes it; the audio is
+    read a block at a time. After iterating: duration (s), energy (dB per detector frame), frame_s, error."""
+
+    def __init__(self, path: Path, acfg, fcfg, kinds: tuple, scfg, windows: bool = True,
+                 block_seconds: float = BLOCK_SECONDS):
+        self.path, self.acfg, self.fcfg, self.kinds, self.scfg = Path(path), acfg, fcfg, tuple(kinds), scfg
+        self.windows, self.block_seconds = windows, block_seconds
+        self.duration, self.energy, self.frame_s, self.error = 0.0, [], scfg.frame_ms / 1000.0, None
+
+    def __iter__(self):
+        from pipeline import audio
+        from pipeline.segments import Segmenter
+
+        segmenter = Segmenter(self.scfg)
+        self.error = None
+        try:
+            if not self.path.exists():
+                raise audio.AudioFormatError("no such file")
+            sr, self.duration, blocks = audio.read_blocks(self.path, self.block_seconds)
+            for seg in segmenter.segments(blocks, sr):
+                out = Prepared(str(self.path), start=seg.start, end=seg.end)
+                try:
+                    out.windows, out.clip = prepare_recording((seg.samples, sr), self.acfg, self.fcfg, self.kinds,
+                                                              self.windows)
+                except Exception as exc:  # this segment's error; the others are still scored
+                    out.error = error_text(exc)
+                yield out
+            self.duration = segmenter.duration
+        except Exception as exc:  # the recording's error (unreadable, truncated midway)
+            self.error = error_text(exc)
+        self.energy = segmenter.energy
+
+
+class LazyModel:
+    """The runtime, loaded when the first segment is scored (Keras only once there is audio to score)."""
+
+    def __init__(self, path: Path, kinds: tuple):
+        self.path, self.kinds, self.model = path, kinds, None
+
+    def predict(self, x: dict) -> np.ndarray:
+        if self.model is None:
+            from pipeline import runtime
+
+            self.model = runtime.load(self.path, self.kinds)
+        return self.model.predict(x)
+
+
+def _batches(items, n: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == n:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def segment_statistics(files: list[Path], card: dict, cfgs: tuple, group_of, source: str,
+                       block_seconds: float = BLOCK_SECONDS) -> dict:
+    """{group: {kind: Statistics}} over the segments of each group's recordings (one clip per segment, as
+    training counts clips), the audio streamed; unreadable recordings are left to the scoring pass to report."""
+    from pipeline import model_card
+
+    norms = model_card.normalisers(card)
+    acc: dict = {}
+    for f in files:
+        for p in Recording(f, *cfgs, windows=False, block_seconds=block_seconds):
+            if p.error:
+                continue
+            group = group_of(p.path)
+            if group not in acc:
+                acc[group] = model_card.StatisticsAccumulator(card, norms, source)
+            acc[group].add({k: v[None] for k, v in p.clip.items()})
+    return {g: a.statistics() for g, a in acc.items()}
+
+
+def scored_segments(files: list[Path], card: dict, cfgs: tuple, model, speakers: str = "recording",
+                    statistics: dict | None = None, block_seconds: float = BLOCK_SECONDS):
+    """Per recording, its segments' rows a batch at a time, then its end: yields (Recording, rows) and
+    (Recording, None). cfgs: (AudioConfig, FeatureConfig, kinds, SegmentConfig).
+    speakers: recording (each recording normalised on its own segments' statistics), none (cold), one or
+    folder (the segments of every input, or of each folder, one speaker's: a first pass takes its statistics);
+    statistics given: {"enrolled": ...}, every segment normalised on them."""
+    from pipeline import model_card
+
+    group_of = None
+    if statistics is not None:
+        group_of = lambda path: "enrolled"  # noqa: E731
+    elif speakers in ("one", "folder"):
+        group_of = lambda path: speaker_of(path, speakers)  # noqa: E731
+        statistics = segment_statistics(files, card, cfgs, group_of, "speaker", block_seconds)
+    for f in files:
+        recording = Recording(f, *cfgs, block_seconds=block_seconds)
+        if speakers != "recording" or group_of is not None:  # the statistics are known: score as segments close
+            for batch in _batches(recording, SEGMENT_BATCH):
+                yield recording, score(model, batch, card, group_of, statistics)
+            yield recording, None
+            continue
+        # its own statistics need all of its segments first: kept, or when too many, read again
+        acc = model_card.StatisticsAccumulator(card, source="recording")
+        kept, windows = [], 0
+        for p in recording:
+            if not p.error:
+                acc.add({k: v[None] for k, v in p.clip.items()})
+                windows += len(p.windows)
+            if kept is not None:
+                kept.append(p)
+            if windows > KEEP_WINDOWS:
+                kept = None
+        if kept is None:
+            kept = Recording(f, *cfgs, block_seconds=block_seconds)
+        own = {str(f): acc.statistics()} if kept else None
+        for batch in _batches(kept, SEGMENT_BATCH):
+            yield recording, score(model, batch, card, lambda path: path, own)
+        yield recording, None
+
+
+def no_speech_row(recording: Recording) -> dict:
+    return {"path": str(recording.path), "start": 0.0, "end": round(recording.duration, 3), "emotion": None,
+            "note": NO_SPEECH}
+
+
+def format_segment_table(rows: list[dict], labels: list[str], width: int = 0, header: bool = True) -> str:
+    """[A header line and a rule, then] one line per segment: its start and end in seconds of the recording."""
+    width = max([width, 4] + [len(r["path"]) for r in rows])
+    how = max([13] + [len(r.get("normalisation", "")) for r in rows])
+    head = (f"{'file':<{width}}  {'start':>8} {'end':>8}  {'emotion':<9} {'conf':>5}  "
+            + " ".join(f"{lab[:7]:>7}" for lab in labels) + f"  {'normalisation':<{how}}")
+    out = [head, "-" * len(head)] if header else []
+    for r in rows:
+        at = (f"{r['start']:>8.2f} {r['end']:>8.2f}" if r.get("start") is not None else " " * 17)
+        if "error" in r:
+            out.append(f"{r['path']:<{width}}  {at}  error: {r['error']}")
+        elif r.get("note"):
+            out.append(f"{r['path']:<{width}}  {at}  {r['note']}")
+        else:
+            out.append(f"{r['path']:<{width}}  {at}  {r['emotion']:<9} {r['confidence']:>5.2f}  "
+                       + " ".join(f"{r['probabilities'][lab]:>7.3f}" for lab in labels)
+                       + f"  {r['normalisation']}")
+    return "\n".join(out)
 
 
 def format_table(rows: list[dict], labels: list[str], per_window: bool, width: int = 0,
@@ -240,11 +420,23 @@ def main(argv=None) -> None:
                         help=f"trained model: a .keras file, an exported SavedModel folder or .tflite file, its "
                              f"card.json beside it (default: {FINAL_MODEL}, every labelled speaker with the recipe "
                              f"crossval measured; without it, the train stage's single-split {MODEL})")
+    parser.add_argument("--segments", action="store_true",
+                        help="speech segments of long recordings (calls, interviews): a voice activity detector "
+                             "finds them, one row each with its start and end in seconds; the recording is read a "
+                             "block at a time (thresholds: the model card's `segments`)")
+    parser.add_argument("--min-confidence", type=float, default=None, metavar="P",
+                        help="a file or segment whose top probability is below P is reported as `uncertain` "
+                             "(its probabilities kept)")
+    parser.add_argument("--plot", metavar="PNG", default=None,
+                        help="with --segments and one recording: draw its timeline (energy, each segment coloured "
+                             "by its emotion, uncertain grey) into PNG")
     who = parser.add_mutually_exclusive_group()
-    who.add_argument("--speakers", choices=SPEAKER_MODES, default="none",
-                     help="whose statistics normalise each input: none (default: the training population's, as "
-                          "for one file of a stranger), one (all inputs are one speaker), folder (each folder "
-                          "is one speaker)")
+    who.add_argument("--speakers", choices=SPEAKER_MODES + ("recording",), default=None,
+                     help="whose statistics normalise each input: none (the training population's, as for one "
+                          "file of a stranger: the default without --segments), one (all inputs are one "
+                          "speaker), folder (each folder is one speaker), recording (with --segments, the "
+                          "default: each recording is one speaker, normalised on its own segments, one clip "
+                          "each; `--speakers none` keeps every segment cold)")
     who.add_argument("--enroll", metavar="DIR",
                      help="recordings of the speaker of every input, to learn that speaker's statistics from "
                           "(not themselves scored)")
@@ -254,6 +446,15 @@ def main(argv=None) -> None:
     args = parser.parse_args(argv)
     if args.enroll_neutral and not args.enroll:
         raise UserError("--enroll-neutral describes the recordings of --enroll DIR: give --enroll too")
+    if args.speakers == "recording" and not args.segments:
+        raise UserError("--speakers recording normalises a recording on its own segments: give --segments too "
+                        "(a file alone is one clip)")
+    if args.speakers is None:
+        args.speakers = "recording" if args.segments else "none"
+    if args.plot and not args.segments:
+        raise UserError("--plot draws a recording's segments: give --segments too")
+    if args.min_confidence is not None and not 0 <= args.min_confidence <= 1:
+        raise UserError(f"--min-confidence {args.min_confidence:g}: a probability, 0..1")
 
     from pipeline import model_card
 
@@ -283,10 +484,15 @@ def main(argv=None) -> None:
         print(f"note: enrolled the speaker on {statistics['enrolled'][next(iter(statistics['enrolled']))].clips} "
               f"recordings of {args.enroll}" + (f" ({len(bad)} unreadable)" if bad else ""), file=sys.stderr)
         group_of = lambda path: "enrolled"  # noqa: E731
-    elif normalised and args.speakers != "none":
+    elif normalised and args.speakers != "none" and not args.segments:
         group_of = lambda path: speaker_of(path, args.speakers)  # noqa: E731
         # a speaker's statistics need all of that speaker's recordings first: a first pass reads them
         statistics, _ = speaker_statistics(files, card, acfg, fcfg, group_of, "speaker")
+    if args.segments:
+        if args.plot and len(files) != 1:
+            raise UserError(f"--plot draws one recording's timeline: give one file ({len(files)} found)")
+        return predict_segments(args, files, card, model_path, statistics if normalised else None,
+                                args.speakers if normalised else "none")
     model = None
     scored_files, failed = 0, 0
     writer = None
@@ -296,7 +502,7 @@ def main(argv=None) -> None:
             from pipeline import runtime
 
             model = runtime.load(model_path, kinds)
-        scored = score(model, chunk, card, group_of, statistics)
+        scored = abstain(score(model, chunk, card, group_of, statistics), args.min_confidence)
         if args.json:
             for r in scored:
                 if not args.per_window:
@@ -321,6 +527,72 @@ def main(argv=None) -> None:
     if failed:
         print(f"{failed} of {scored_files} files could not be scored", file=sys.stderr)
     if failed == scored_files:
+        raise UserError("every input failed")
+
+
+def predict_segments(args, files: list[Path], card: dict, model_path: Path, statistics: dict | None,
+                     speakers: str) -> None:
+    """predict --segments: one row per speech segment of each recording, printed as the segments are scored."""
+    from pipeline import model_card
+    from pipeline.segments import SegmentConfig
+
+    labels = card["labels"]
+    acfg, fcfg = model_card.configs(card)
+    cfgs = (acfg, fcfg, model_card.input_kinds(card), SegmentConfig.from_card(card))
+    if "segments" not in card:
+        print("note: the model card carries no segment settings (trained before them): today's defaults",
+              file=sys.stderr)
+    width = max(len(str(f)) for f in files)
+    writer, header, failed = None, True, 0
+    timeline: list[dict] = []
+
+    def emit(rows: list[dict]) -> None:
+        nonlocal writer, header
+        if args.json:
+            for r in rows:
+                if not args.per_window:
+                    r.pop("per_window", None)
+                print(json.dumps(r), flush=True)
+        elif args.csv:
+            if writer is None:
+                writer = csv.writer(sys.stdout)
+                writer.writerow(["path", "start", "end", "emotion", "confidence", "windows", "normalisation"]
+                                + labels + ["note"])
+            for r in rows:
+                at = [r.get("start", ""), r.get("end", "")]
+                if "emotion" in r and r["emotion"] is not None:
+                    writer.writerow([r["path"], *at, r["emotion"], f"{r['confidence']:.4f}", r["windows"],
+                                     r["normalisation"]] + [f"{r['probabilities'][lab]:.6f}" for lab in labels]
+                                    + [""])
+                else:
+                    note = f"error: {r['error']}" if "error" in r else r.get("note", "")
+                    writer.writerow([r["path"], *at, "", "", "", ""] + [""] * len(labels) + [note])
+        else:
+            print(format_segment_table(rows, labels, width=width, header=header), flush=True)
+            header = False
+
+    found = 0
+    for recording, rows in scored_segments(files, card, cfgs, LazyModel(model_path, cfgs[2]), speakers, statistics):
+        if rows is not None:
+            rows = abstain(rows, args.min_confidence)
+            found += len(rows)
+            timeline += rows if args.plot else []
+            emit(rows)
+            continue
+        if recording.error:
+            failed += 1
+            emit([{"path": str(recording.path), "error": recording.error}])
+        elif found == 0:
+            emit([no_speech_row(recording)])
+        if args.plot and not recording.error:
+            from pipeline.timeline import plot_timeline
+
+            plot_timeline(Path(args.plot), recording, timeline, labels)
+            print(f"note: wrote the timeline of {recording.path} to {args.plot}", file=sys.stderr)
+        found, timeline = 0, []
+    if failed:
+        print(f"{failed} of {len(files)} files could not be scored", file=sys.stderr)
+    if failed == len(files):
         raise UserError("every input failed")
 
 
