@@ -41,6 +41,7 @@ PARAMS_CHECKS = (
     ("pipeline.balance", "settings"),
     ("pipeline.audio", "AudioConfig.from_params"),
     ("pipeline.features", "FeatureConfig.from_params"),
+    ("pipeline.segments", "SegmentConfig.from_params"),
     ("pipeline.compute", "ComputeConfig.from_params"),
     ("pipeline.train", "TrainConfig.from_params"),
     ("pipeline.crossval", "CrossvalConfig.from_params"),

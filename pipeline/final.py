@@ -137,6 +137,9 @@ def fit_final(params: dict, exclude_speakers=(), cv_dir: Path = CV_DIR):
     info["seconds"] = round(time.perf_counter() - t, 1)
     if cfg.branches:
         card["fusion"] = {"image_weight": cfg.fusion_weight, "combine": cfg.fusion_combine}
+    from pipeline.segments import SegmentConfig
+
+    card["segments"] = SegmentConfig.from_params(params).to_card()  # predict --segments uses the card's
     return model, card, info
 
 

@@ -450,6 +450,9 @@ def run(params: dict) -> dict:
     classes = class_order(train.labels)
     log.info("train %d, val %d, classes %s", len(train), len(val), ", ".join(classes))
     card = build_card(cfg, kinds, classes, train, settings)
+    from pipeline.segments import SegmentConfig
+
+    card["segments"] = SegmentConfig.from_params(params).to_card()  # predict --segments uses the card's
     x_train, x_cold = training_inputs(cfg, train.inputs, card, train.speakers)
     x_val = model_card.model_inputs(val.inputs, card, speakers=val.speakers)[0] if len(val) else None
 
