@@ -8,7 +8,8 @@
                       constants and population statistics), the audio and feature settings and, for a feature
                       input, the openSMILE feature set and version
     pipeline/         the front end and predict of this repository, copied as they are (audio, features,
-                      normalisation, model card, predict and the few modules they import; no Keras, no zoo)
+                      normalisation, model card, predict, its segments and timeline picture, and the few modules
+                      they import; no Keras, no zoo)
     requirements.txt  what the front end needs (versions of this environment)
     README.md         how to run it
 
@@ -37,10 +38,10 @@ from pipeline.paths import CARD_NAME, EXPORT_DIR, FINAL_MODEL, MODEL, shipped_mo
 # they are, so the bundle's front end is this repository's, not a second implementation.
 BUNDLE_MODULES = ("__init__.py", "errors.py", "paths.py", "params.py", "files.py", "io.py", "parallel.py",
                   "cli.py", "audio.py", "augment.py", "features.py", "normalisation.py", "model_card.py",
-                  "calibration.py", "runtime.py", "predict.py")
+                  "calibration.py", "runtime.py", "predict.py", "segments.py", "timeline.py", "plotstyle.py")
 # what those modules import from outside the standard library, for requirements.txt
 BUNDLE_REQUIREMENTS = ("numpy", "scipy", "soundfile", "soxr", "pillow", "pyyaml", "tqdm", "opensmile",
-                       "audiomentations", "tensorflow")
+                       "audiomentations", "tensorflow", "webrtcvad-wheels", "matplotlib")  # the last two: --segments, --plot
 
 
 def export(model, out: Path, shapes: dict) -> dict:
@@ -145,6 +146,7 @@ Classes (the order of the output vector): {labels}. Inputs: {inputs}.
     python -m pipeline.predict --model model.tflite recording.wav               # one file of a stranger
     python -m pipeline.predict --model model.tflite --enroll my_voice/ new.wav  # a speaker learned first
     python -m pipeline.predict --model saved_model --json folder/                # the SavedModel, JSON lines
+    python -m pipeline.predict --model model.tflite --segments --plot t.png call.wav  # a long recording's segments
 
 `pipeline/` is the front end and predict of the repository the model was trained in, copied as they were:
 the audio is standardised and rendered exactly as for training. The models read normalised inputs: each
