@@ -1,7 +1,7 @@
 """predict: emotion of new recordings with the trained model.
 
-`python -m pipeline predict PATH... [--json | --csv] [--per-window] [--speakers none|one|folder]
-[--enroll DIR [--enroll-neutral]]`.
+`python -m pipeline predict PATH... [--json | --csv] [--per-window] [--speakers none|one|folder|recording]
+[--enroll DIR [--enroll-neutral]] [--segments [--plot PNG]] [--min-confidence P]`.
 Files and folders (wav, flac, ogg, aiff, mp3 where the audio stack reads them). The audio goes through exactly
 the standardise + render code of training (pipeline.audio, pipeline.features); recordings longer than the
 window are scored on overlapping windows and the probabilities averaged. An unreadable input gets a per-file
@@ -17,6 +17,16 @@ one clip per recording, made as training made it (the recording's trimmed speech
 clips are counted as in training; a speaker with fewer than the card's min_clips recordings gets the
 population's, or with `train.normalisation_shrinkage` (the default) the population's mean moved towards the
 speaker's the more recordings there are. Every output row says which statistics it got.
+
+`--segments` (long recordings: calls, interviews): WebRTC's voice activity detector finds the speech segments
+(pipeline/segments.py, the card's thresholds) while the file is read a block at a time; each segment is prepared
+as a file is and gets its own row, with its start and end in seconds of the recording. A recording is then one
+speaker's by default (`--speakers recording`): its own segments, one clip each, give its statistics (all of them
+are needed first, so its rows come at its end); `--speakers none` scores every segment cold as it closes,
+`--enroll` on the enrolled statistics, `one`/`folder` pool the segments of every input or folder (a first pass
+reads them). A recording with no speech gets one row saying so. `--min-confidence P`: a file or segment whose
+top probability is below P says `uncertain`, its probabilities kept. `--plot PNG` draws one recording's timeline
+(pipeline/timeline.py).
 """
 from __future__ import annotations
 
