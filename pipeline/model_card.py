@@ -291,16 +291,17 @@ class StatisticsAccumulator:
 
 def calibrate(probs: np.ndarray, card: dict, used) -> np.ndarray:
     """The model's probabilities scaled by the card's temperatures (pipeline/calibration.py): a row normalised on
-    its speaker's own statistics by the `speaker` one, on enrolled ones by `enrolled`, any other (one file of a
-    stranger) by `cold`.
+    its speaker's own statistics (or a recording on its own segments) by the `speaker` one, on enrolled ones by
+    `enrolled`, any other (one file of a stranger) by `cold`.
     A card without calibration (the train stage's single-split model) leaves them as they are."""
     from pipeline.calibration import scaled
 
     temps = (card.get("calibration") or {}).get("temperature") or {}
     if not temps:
         return probs
-    group = np.array(["speaker" if str(u).startswith("speaker") else "enrolled" if str(u).startswith("enrolled")
-                      else "cold" for u in used], dtype=object)
+    # a recording normalised on its own segments (predict --segments) is met as a speaker with its recordings
+    group = np.array(["speaker" if str(u).startswith(("speaker", "recording")) else
+                      "enrolled" if str(u).startswith("enrolled") else "cold" for u in used], dtype=object)
     out = np.array(probs, dtype=np.float64, copy=True)
     for name, t in temps.items():
         rows = group == name

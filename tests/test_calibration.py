@@ -78,9 +78,9 @@ def test_cross_validation_never_calibrates_a_fold_on_its_own_test_speakers(monke
 def test_predict_scales_each_row_by_the_temperature_of_how_it_met_its_speaker():
     p = np.array([[0.8, 0.2], [0.8, 0.2], [0.8, 0.2]], dtype=np.float32)
     card = {"calibration": {"temperature": {"speaker": 1.0, "enrolled": 1.0, "cold": 2.0}}}
-    used = np.array(["speaker (12 clips)", "population of female speakers (0.91)", "enrolled (5 clips, shrunk)"],
+    used = np.array(["speaker (12 clips)", "population of female speakers (0.91)", "recording (45 clips)"],
                     dtype=object)
     out = model_card.calibrate(p, card, used)
-    np.testing.assert_allclose(out[[0, 2]], p[[0, 2]], rtol=1e-6)
+    np.testing.assert_allclose(out[[0, 2]], p[[0, 2]], rtol=1e-6)  # a recording on its own segments: a speaker
     assert out[1, 0] == pytest.approx(np.sqrt(0.8) / (np.sqrt(0.8) + np.sqrt(0.2)), rel=1e-5)
     np.testing.assert_array_equal(model_card.calibrate(p, {}, used), p)  # no calibration in the card: as is
