@@ -78,42 +78,44 @@ def classes_of(frame) -> list[str]:
     return [c[2:] for c in frame.columns if c.startswith("p_") and frame[c].notna().any()]
 
 
-def cv_calibration(pred, val_pred, system: str) -> dict:
-    """{mode: {"ece": after, "ece_uncalibrated": before, "temperature_median": ...}} of `system`'s test
-    predictions, each fold's rows scaled by temperatures fitted on the other folds' validation predictions
-    whose speakers are not its test speakers (per GROUPS)."""
+def calibrated_predictions(pred, val_pred, system: str):
+    """`system`'s test predictions with their p_<class> columns scaled as crossval calibrates them: each fold's
+    rows by temperatures fitted on the other folds' validation predictions whose speakers are not its test speakers
+    (per GROUPS), and a `temperature` column. None without validation predictions or probabilities."""
     if val_pred is None or not len(val_pred):
-        return {}
+        return None
     mine_val = val_pred[val_pred["system"] == system]
     mine = pred[pred["system"] == system]
-    if not len(mine):
-        return {}
-    classes = classes_of(mine)
+    classes = classes_of(mine) if len(mine) else []
     if not classes:  # a system without probabilities (the SVM baseline)
-        return {}
-    out = {}
-    for mode, rows in mine.groupby("mode", sort=False):
+        return None
+    columns = [f"p_{c}" for c in classes]
+    out = mine.copy()
+    out["temperature"] = 1.0
+    for (mode, fold, seed), test in mine.groupby(["mode", "fold", "seed"], sort=False):
         group = [m for m, g in GROUPS.items() if g == GROUPS.get(mode, "speaker")]
-        before, after, temps = [], [], []
-        for (fold, seed), test in rows.groupby(["fold", "seed"]):
-            val = mine_val[mine_val["mode"].isin(group) & (mine_val["seed"] == seed)]
-            touched = set(val.loc[val["speaker"].isin(set(test["speaker"])), "fold"])  # folds that validated on them
-            val = val[~val["fold"].isin(touched | {fold})]
-            p_val, y_val = probabilities(val, classes) if len(val) else (np.zeros((0, len(classes))), np.zeros(0))
-            t = fit_temperature(p_val, y_val)
-            p, y = probabilities(test, classes)
-            before.append((p, y))
-            after.append((scaled(p, t), y))
-            temps.append(t)
-        if not before:
-            continue
-        out[mode] = {"ece": ece(*_stack(after)), "ece_uncalibrated": ece(*_stack(before)),
-                     "temperature_median": round(float(np.median(temps)), 3)}
+        val = mine_val[mine_val["mode"].isin(group) & (mine_val["seed"] == seed)]
+        touched = set(val.loc[val["speaker"].isin(set(test["speaker"])), "fold"])  # folds that validated on them
+        val = val[~val["fold"].isin(touched | {fold})]
+        t = fit_temperature(*probabilities(val, classes)) if len(val) else 1.0
+        out.loc[test.index, columns] = scaled(np.nan_to_num(test[columns].to_numpy(dtype=np.float64)), t)
+        out.loc[test.index, "temperature"] = t
     return out
 
 
-def _stack(parts: list) -> tuple[np.ndarray, np.ndarray]:
-    return np.concatenate([p for p, _ in parts]), np.concatenate([y for _, y in parts])
+def cv_calibration(pred, val_pred, system: str) -> dict:
+    """{mode: {"ece": after, "ece_uncalibrated": before, "temperature_median": ...}} of `system`'s test
+    predictions, calibrated as calibrated_predictions does."""
+    after = calibrated_predictions(pred, val_pred, system)
+    if after is None:
+        return {}
+    before = pred.loc[after.index]
+    classes = classes_of(before)
+    return {mode: {"ece": ece(*probabilities(after.loc[rows.index], classes)),
+                   "ece_uncalibrated": ece(*probabilities(rows, classes)),
+                   "temperature_median": round(float(after.loc[rows.index].groupby(["fold", "seed"])["temperature"]
+                                                     .first().median()), 3)}
+            for mode, rows in before.groupby("mode", sort=False)}
 
 
 def temperatures(val_pred, system: str) -> dict:

@@ -161,6 +161,14 @@ def test_export_round_trips_to_savedmodel_and_tflite(repo, tmp_path):
         got = runtime.load(out / exported, ("image", "compare")).predict(x)
         np.testing.assert_allclose(got, keras_probs, atol=atol)
     assert (out / "pipeline" / "predict.py").read_text() == (REPO / "pipeline" / "predict.py").read_text()
+    # the bundle alone (a clean process in its folder) finds the speech of a recording and scores each segment
+    wav = sorted((root / "data/demo").rglob("*.wav"))[0]
+    clean = dict(env, PYTHONPATH=str(out))  # the bundle's pipeline, not this repository's
+    seg = subprocess.run([sys.executable, "-m", "pipeline.predict", "--model", "model.tflite", "--segments", "--json",
+                          "--min-confidence", "0.99", str(wav)], cwd=out, env=clean, capture_output=True, text=True)
+    assert seg.returncode == 0, seg.stderr
+    rows = [json.loads(line) for line in seg.stdout.splitlines()]
+    assert rows and all(0 <= r["start"] < r["end"] for r in rows) and {r["emotion"] for r in rows} <= {"uncertain"} | set(card["labels"])
 
 
 def test_experiment_with_another_model_renders_only_its_input_and_diffs(repo, tmp_path):
