@@ -91,6 +91,7 @@ def calibrated_predictions(pred, val_pred, system: str):
         return None
     columns = [f"p_{c}" for c in classes]
     out = mine.copy()
+    out[columns] = out[columns].astype(np.float64)  # scaled probabilities can be far below float32's range
     out["temperature"] = 1.0
     for (mode, fold, seed), test in mine.groupby(["mode", "fold", "seed"], sort=False):
         group = [m for m, g in GROUPS.items() if g == GROUPS.get(mode, "speaker")]
