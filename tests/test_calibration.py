@@ -85,3 +85,18 @@ def test_predict_scales_each_row_by_the_temperature_of_how_it_met_its_speaker():
     np.testing.assert_allclose(out[[0, 2]], p[[0, 2]], rtol=1e-6)  # a recording on its own segments: a speaker
     assert out[1, 0] == pytest.approx(np.sqrt(0.8) / (np.sqrt(0.8) + np.sqrt(0.2)), rel=1e-5)
     np.testing.assert_array_equal(model_card.calibrate(p, {}, used), p)  # no calibration in the card: as is
+
+
+def test_near_certain_rows_calibrate_without_overflowing_their_columns():
+    """crossval's prediction frames hold float32 probabilities; sharpened, near-certain rows fall below float32's
+    range (the demo corpus, every validation row right)."""
+    pred, val = frames("honest")
+    for frame in (pred, val):  # every row right: 0.9 sure (the temperature goes below 1), or all but certain
+        right = np.eye(3)[frame["actual"].map({"angry": 0, "happy": 1, "sad": 2})]
+        sure = np.arange(len(frame)) % 2 == 0
+        for j, c in enumerate(("p_angry", "p_happy", "p_sad")):
+            frame[c] = np.where(right[:, j] > 0, np.where(sure, 1.0, 0.9), np.where(sure, 1e-20, 0.05)
+                                ).astype(np.float32)
+    out = calibration.calibrated_predictions(pred, val, "m")
+    assert out["temperature"].max() < 1.0 and np.isfinite(out[["p_angry", "p_happy", "p_sad"]].to_numpy()).all()
+    assert out[["p_angry", "p_happy", "p_sad"]].to_numpy().min() < 1e-45  # below float32's range, kept
