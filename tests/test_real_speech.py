@@ -77,7 +77,8 @@ def test_predict_on_a_test_speaker_agrees_with_evaluate(emodb_repo):
     evaluated = pd.read_csv(root / "metrics/predictions.csv")
     speaker = sorted(evaluated["speaker"].unique())[0]
     mine = evaluated[evaluated["speaker"] == speaker]
-    proc = subprocess.run([sys.executable, "-m", "pipeline", "predict", "--json", "--speakers", "one", *mine["path"]],
+    proc = subprocess.run([sys.executable, "-m", "pipeline", "predict", "--json", "--model", "models/model.keras",
+                           "--speakers", "one", *mine["path"]],  # evaluate's model: the train stage's
                           cwd=root, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
     rows = [json.loads(line) for line in proc.stdout.splitlines()]
