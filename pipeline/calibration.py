@@ -10,7 +10,8 @@ statistics, enrolled ones, none (cold); a stranger's file is the most overconfid
 
 Cross-validation (pipeline/crossval.py) fits fold k's temperatures on the validation predictions of the other
 folds whose validation speakers are not fold k's test speakers (a fold's own one or two validation speakers are
-too few to fit on; a test speaker's rows are never used to calibrate its own), and reports each way's ECE before
+too few to fit on; a test speaker's rows are never used to calibrate its own, though the other folds' models
+were trained on them: one number per way, fitted on other speakers' rows), and reports each way's ECE before
 and after; the final model's card (pipeline/final.py) carries T fitted on every fold's validation predictions,
 and predict applies it (model_card.calibrate). Numpy and scipy only: predict and the exported bundle run it.
 """
@@ -65,12 +66,15 @@ def ece(probs: np.ndarray, actual: np.ndarray, bins: int = BINS) -> float:
 
 
 def probabilities(frame, classes: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """(probabilities, true class index) of predictions.csv rows whose true class is among `classes` (a class a
-    fold's model lacks, its column empty there, has probability 0)."""
-    p = np.nan_to_num(frame[[f"p_{c}" for c in classes]].to_numpy(dtype=np.float64), nan=0.0)
+    """(probabilities, true class index) of predictions.csv rows whose true class their model knows: a class a
+    fold's model lacks has an empty column there (probability 0 for its other rows); a row of that class says
+    nothing of how sure the model is, and its log-likelihood alone would drive the temperature to its bound."""
+    raw = frame[[f"p_{c}" for c in classes]].to_numpy(dtype=np.float64)
     index = {c: i for i, c in enumerate(classes)}
     actual = np.array([index.get(a, -1) for a in frame["actual"]], dtype=int)
-    return p[actual >= 0], actual[actual >= 0]
+    known = actual >= 0
+    known[known] = ~np.isnan(raw[np.flatnonzero(known), actual[known]])
+    return np.nan_to_num(raw[known], nan=0.0), actual[known]
 
 
 def classes_of(frame) -> list[str]:

@@ -433,11 +433,15 @@ def fold_seed(ctx: FoldContext, k: int, seed: int) -> dict:
 _WORKER: dict = {}  # a worker process's FoldContext, loaded once
 
 
-def _worker_start(params: dict, save_models) -> None:
+def _share_the_gpu() -> None:
     import os
 
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")  # JAX: several processes share one GPU
     os.environ.setdefault("TF_FORCE_GPU_ALLOW_GROWTH", "true")  # TensorFlow: the same
+
+
+def _worker_start(params: dict, save_models) -> None:
+    _share_the_gpu()
     _WORKER["ctx"] = fold_context(params, save_models)
 
 
@@ -454,8 +458,12 @@ def _in_processes(jobs: list, params: dict, save_models, workers: int):
 
     with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=multiprocessing.get_context("spawn"),
                              initializer=_worker_start, initargs=(params, save_models)) as pool:
-        for future in as_completed([pool.submit(_worker_job, job) for job in jobs]):
-            yield future.result()
+        try:
+            for future in as_completed([pool.submit(_worker_job, job) for job in jobs]):
+                yield future.result()
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)  # a failed training: do not wait for the queued ones
+            raise
 
 
 def fold_context(params: dict, save_models=None, notes: list | None = None) -> FoldContext:
@@ -503,6 +511,8 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
         log.info(note)
         write_json(summary_file, {"cv": {"folds": 0, "note": note}})
         cv_dir.mkdir(parents=True, exist_ok=True)
+        for stale in ("folds.csv", "predictions.csv", "val_predictions.csv"):  # an earlier run's: not this one's
+            (cv_dir / stale).unlink(missing_ok=True)
         write_text(cv_dir / "report.md", f"# Cross-validation\n\n{note}\n")
         return {}
 
@@ -526,6 +536,8 @@ def run(params: dict, save_models: Path | None = None, out: Path | None = None) 
     from pipeline import model_card, zoo
     from pipeline.dataset import load_rows
 
+    if cv.workers > 1:  # before this process touches a GPU: it and the workers share the card
+        _share_the_gpu()
     ctx = fold_context(params, save_models)  # the rows, folds and settings every training reads
     data, settings, labels = ctx.data, ctx.settings, ctx.labels
     originals = lambda meta: ~meta["augmented"].to_numpy(dtype=bool)  # noqa: E731 (copies follow one split)
@@ -620,6 +632,8 @@ def write_results(folds: pd.DataFrame, pred: pd.DataFrame, val_pred: pd.DataFram
     write_csv(cv_dir / "predictions.csv", pred)
     if val_pred is not None:  # the validation speakers as the model of step 1 met them: to compare choices on
         write_csv(cv_dir / "val_predictions.csv", val_pred)
+    else:
+        (cv_dir / "val_predictions.csv").unlink(missing_ok=True)  # an earlier run's: not this one's
     write_json(cv_dir / "summary.json", {"systems": summary, "labels": labels, "notes": notes,
                                          "modes": MODE_NOTES,
                                          "timing_seconds": {k: round(v, 1) for k, v in timing.items()}})

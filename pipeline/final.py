@@ -40,10 +40,23 @@ from pipeline.paths import CV_DIR, CV_SUMMARY, FINAL_CARD, FINAL_MODEL, FINAL_SU
 log = logging.getLogger("pipeline.final")
 
 
-def recipe(train_cfg, cv_dir: Path = CV_DIR) -> tuple[object, dict]:
-    """train_cfg as crossval's refit ran it, for all the speakers -> (config, what was taken from where)."""
-    folds_file = Path(cv_dir) / "folds.csv"
-    folds = pd.read_csv(folds_file) if folds_file.exists() else None
+def cross_validated(cv_dir: Path | None = CV_DIR) -> bool:
+    """Whether cv_dir holds a cross-validation's results (its cv.json says folds >= 2): files of an earlier run
+    left beside a cv.json that says it is off are not read."""
+    if cv_dir is None:
+        return False
+    summary = CV_SUMMARY if Path(cv_dir) == CV_DIR else Path(cv_dir) / "cv.json"  # crossval --out DIR: inside
+    if not summary.exists():
+        return False
+    return (json.loads(summary.read_text()).get("cv", {}).get("folds") or 0) >= 2
+
+
+def recipe(train_cfg, cv_dir: Path | None = CV_DIR) -> tuple[object, dict]:
+    """train_cfg as crossval's refit ran it, for all the speakers -> (config, what was taken from where).
+    cv_dir None: nothing taken from a cross-validation (bench/final_heldout.py, whose held-out speakers the
+    folds' choices were partly made on)."""
+    folds_file = Path(cv_dir) / "folds.csv" if cross_validated(cv_dir) else None
+    folds = pd.read_csv(folds_file) if folds_file is not None and folds_file.exists() else None
     if folds is not None:
         folds = folds[(folds["system"] == train_cfg.model) & (folds["mode"] == "transductive")]
         folds = folds if len(folds) else None
@@ -93,7 +106,7 @@ def calibration_of(model: str, cv_dir: Path = CV_DIR) -> dict | None:
     from pipeline.calibration import temperatures
 
     val_file = Path(cv_dir) / "val_predictions.csv"
-    if not val_file.exists():
+    if not cross_validated(cv_dir) or not val_file.exists():
         return None
     temps = temperatures(pd.read_csv(val_file), model)
     return {"temperature": temps, "fitted_on": str(val_file)} if temps else None
@@ -107,7 +120,7 @@ def fit_final(params: dict, exclude_speakers=(), cv_dir: Path = CV_DIR):
     train_cfg = TrainConfig.from_params(params)
     if not MANIFEST.exists():
         raise UserError(f"{MANIFEST} not found: run the ingest stage first (dvc repro ingest)")
-    cfg, info = recipe(train_cfg, cv_dir)
+    cfg, info = recipe(train_cfg, None if exclude_speakers else cv_dir)
     from pipeline import distribute, model_card, zoo
     from pipeline.backend import has_gpu, quiet_tensorflow
     from pipeline.balancing import balanced

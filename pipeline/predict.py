@@ -214,7 +214,7 @@ def score(model, prepared: list[Prepared], card: dict, group_of=None, statistics
             if all(g is None for g in groups):
                 groups = None
         x, used = model_card.model_inputs(raw, card, speakers=groups, statistics=statistics)
-        probs = model_card.calibrate(model.predict(x), card, used)  # the card's temperatures, when it has them
+        probs = model.predict(x)
     i = 0
     for p in prepared:
         where = {} if p.start is None else {"start": round(p.start, 3), "end": round(p.end, 3)}
@@ -224,10 +224,13 @@ def score(model, prepared: list[Prepared], card: dict, group_of=None, statistics
         n = len(p.windows)
         window_probs, how = probs[i:i + n], str(used[i])
         i += n
-        mean = window_probs.mean(axis=0)
+        # the windows' mean is the decision (as crossval scores a clip); the card's temperature then says how sure
+        # it is, scaling the mean once, so calibration never changes an answer
+        mean = model_card.calibrate(window_probs.mean(axis=0)[None], card, [how])[0]
+        shown = model_card.calibrate(window_probs, card, [how] * n)
         rows.append({"path": p.path, **where, "emotion": labels[int(mean.argmax())], "confidence": float(mean.max()),
                      "windows": n, "normalisation": how, "probabilities": dict(zip(labels, map(float, mean))),
-                     "per_window": [dict(zip(labels, map(float, w))) for w in window_probs]})
+                     "per_window": [dict(zip(labels, map(float, w))) for w in shown]})
     return rows
 
 

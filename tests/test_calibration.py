@@ -100,3 +100,17 @@ def test_near_certain_rows_calibrate_without_overflowing_their_columns():
     out = calibration.calibrated_predictions(pred, val, "m")
     assert out["temperature"].max() < 1.0 and np.isfinite(out[["p_angry", "p_happy", "p_sad"]].to_numpy()).all()
     assert out[["p_angry", "p_happy", "p_sad"]].to_numpy().min() < 1e-45  # below float32's range, kept
+
+
+def test_rows_of_a_class_the_model_lacks_do_not_set_the_temperature():
+    """A fold whose model lacks a class leaves that class's column empty; its rows cannot say how sure the model
+    is (their likelihood is 0 at any temperature) and must not push the temperature to its bound."""
+    reported, actual, _ = overconfident(300, 3, 1.0)
+    frame = pd.DataFrame({"actual": np.array(["angry", "happy", "sad"])[actual], "p_angry": reported[:, 0],
+                          "p_happy": reported[:, 1], "p_sad": reported[:, 2], "p_fearful": np.nan})
+    lacking = pd.DataFrame({"actual": ["fearful"] * 6, "p_angry": 0.5, "p_happy": 0.3, "p_sad": 0.2,
+                            "p_fearful": np.nan})
+    classes = ["angry", "happy", "sad", "fearful"]
+    t_clean = calibration.fit_temperature(*calibration.probabilities(frame, classes))
+    t_with = calibration.fit_temperature(*calibration.probabilities(pd.concat([frame, lacking]), classes))
+    assert t_with == t_clean and t_clean < 2.0

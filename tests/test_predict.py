@@ -145,3 +145,27 @@ def test_a_functionals_model_reads_the_whole_trimmed_recording_as_render_does(tm
     expected = features.smile_functionals(audio.mono(samples), sr, "egemaps")
     np.testing.assert_array_equal(prepared.windows[0]["egemaps"], expected)
     assert prepared.clip is prepared.windows[0]  # the speaker statistics count it once, as training does
+
+
+class Windows:
+    """A stand-in runtime returning fixed probabilities per window."""
+
+    def __init__(self, probs):
+        self.probs = np.asarray(probs, dtype=np.float32)
+
+    def predict(self, x: dict) -> np.ndarray:
+        return self.probs[: len(next(iter(x.values())))]
+
+
+def test_calibration_says_how_sure_predict_is_never_what_it_answers():
+    """A file of several windows: the decision is the windows' mean (as crossval scores a clip); the card's
+    temperature scales that mean once. Scaled window by window first, the mean could change class."""
+    norm = SpeakerNormaliser(layout="vector", mode="none")
+    card = card_for(PARAMS, "compare", norm)
+    card["labels"] = ["angry", "sad"]
+    card["calibration"] = {"temperature": {"speaker": 1.5, "enrolled": 1.5, "cold": 1.5}}
+    windows = [[0.99, 0.01], [0.2, 0.8], [0.2, 0.8]]  # the mean says sad; each scaled first, the mean says angry
+    prepared = Prepared("long.wav", windows=[{"compare": np.zeros(4, np.float32)} for _ in windows])
+    (row,) = score(Windows(windows), [prepared], card)
+    assert row["emotion"] == "sad" and row["windows"] == 3
+    assert 0.5 < row["confidence"] < np.mean([0.01, 0.8, 0.8])  # less sure than the raw mean, same answer
