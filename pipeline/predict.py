@@ -225,12 +225,12 @@ def score(model, prepared: list[Prepared], card: dict, group_of=None, statistics
         window_probs, how = probs[i:i + n], str(used[i])
         i += n
         # the windows' mean is the decision (as crossval scores a clip); the card's temperature then says how sure
-        # it is, scaling the mean once, so calibration never changes an answer
+        # it is, scaling the mean once, so calibration never changes an answer. per_window: the model's own
+        # probabilities of each window, whose mean the file's are (calibrated)
         mean = model_card.calibrate(window_probs.mean(axis=0)[None], card, [how])[0]
-        shown = model_card.calibrate(window_probs, card, [how] * n)
         rows.append({"path": p.path, **where, "emotion": labels[int(mean.argmax())], "confidence": float(mean.max()),
                      "windows": n, "normalisation": how, "probabilities": dict(zip(labels, map(float, mean))),
-                     "per_window": [dict(zip(labels, map(float, w))) for w in shown]})
+                     "per_window": [dict(zip(labels, map(float, w))) for w in window_probs]})
     return rows
 
 
@@ -428,7 +428,9 @@ def main(argv=None) -> None:
     fmt = parser.add_mutually_exclusive_group()
     fmt.add_argument("--json", action="store_true", help="JSON lines, one object per file")
     fmt.add_argument("--csv", action="store_true", help="CSV with one probability column per class")
-    parser.add_argument("--per-window", action="store_true", help="also show each window's probabilities")
+    parser.add_argument("--per-window", action="store_true",
+                        help="also show each window's probabilities (the model's own: the file's are their mean, "
+                             "calibrated)")
     parser.add_argument("--model", default=None,
                         help=f"trained model: a .keras file, an exported SavedModel folder or .tflite file, its "
                              f"card.json beside it (default: {FINAL_MODEL}, every labelled speaker with the recipe "
