@@ -14,6 +14,7 @@ CHOICES = {"pooling": ("time_avg", "avg", "attention")}
 DEFAULTS = {
     "filters": [16, 32, 64, 128],  # one Conv2D 3x3 -> BatchNorm -> ReLU -> MaxPool2D block per entry
     "kernel_size": 3,
+    "time_pool": 1,  # the input averaged over this many frames first (2: 20-ms steps, every conv half the work)
     "pooling": "time_avg",  # time_avg (over time, the bands kept) | avg (global average) | attention (additive, over time)
     "attention_units": 64,
     "dropout": True,
@@ -33,6 +34,8 @@ def build(input_shape: tuple, n_classes: int, hp: dict, norm: tuple | None = Non
     from pipeline.zoo import blocks
 
     inputs, x = blocks.model_input(INPUT, input_shape, norm)
+    if int(hp.get("time_pool", 1)) > 1:  # emotion lives in syllables (100s of ms), not 10-ms steps
+        x = layers.AveragePooling2D(pool_size=(1, int(hp["time_pool"])), padding="same")(x)
     for filters in blocks.as_list(hp["filters"]):
         x = layers.Conv2D(filters, hp["kernel_size"], padding="same", use_bias=False,
                           kernel_regularizer=blocks.regularizer(hp))(x)
