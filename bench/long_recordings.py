@@ -5,7 +5,8 @@
 Each held-out test speaker of a kept cross-validation (crossval --keep-models: fold<k>_seed42/model.keras and
 card.json, and the fold's predictions.csv) becomes one long recording: that speaker's clips in a seeded shuffled
 order, joined with pauses of 0.3-2 s, 1 s before the first, over a floor of white noise 60 dB below the
-clips' median peak (low noise, under the speech too), the truth known per clip.
+clips' median peak (low noise, under the speech too), the truth known per clip (pipeline/joined_recording.py,
+which the report's timeline joins its clips with too).
 The recording goes through predict's own --segments path (pipeline.predict.Recording: read a block at a time,
 WebRTC's detector, each segment prepared as a file is) and is scored by the fold's model, which never heard the
 speaker, twice: normalised on the recording's own segments (`--speakers recording`, predict --segments' default)
@@ -43,13 +44,12 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from pipeline.joined_recording import NOISE_DB, build_recording  # noqa: E402
+
 CORPORA = {  # corpus: (kept cross-validation, where its predictions.csv's data/raw/<name>/ paths lie)
     "emodb": (Path("/work/exp-emodb/bench/results/crossval/fusion-g42"), Path("/work/shared/corpora/emodb")),
     "ravdess": (Path("/work/exp-ravdess/bench/results/crossval/fusion-g42"), Path("/work/shared/corpora/ravdess-dev")),
 }
-NOISE_DB = -60.0  # the background's level below the clips' median peak
-PAUSES = (0.3, 2.0)
-
 
 def uar(actual, predicted) -> float:
     actual, predicted = np.asarray(actual, dtype=object), np.asarray(predicted, dtype=object)
@@ -60,39 +60,6 @@ def corpus_path(path: str, corpus: str, root: Path) -> Path:
     """data/raw/<corpus>/x/y.wav (predictions.csv) -> the corpus's own copy."""
     parts = Path(path).parts
     return root.joinpath(*parts[3:]) if parts[:2] == ("data", "raw") else Path(path)
-
-
-def build_recording(clips: pd.DataFrame, out: Path, seed: int) -> pd.DataFrame:
-    """The clips joined with pauses into one 16-bit WAV at the first clip's rate, a floor of white noise
-    NOISE_DB below the clips' median peak under all of it (pauses and speech alike: a recording's background,
-    no step at a clip's edge); -> the clips with their start and end in the recording."""
-    import soundfile as sf
-    import soxr
-
-    from pipeline import audio
-
-    rng = np.random.default_rng(seed)
-    order = clips.sample(frac=1.0, random_state=seed).reset_index(drop=True)
-    sr, parts, starts, ends, peaks, t = None, [], [], [], [], 0
-    for i, row in order.iterrows():
-        y, rate = audio.read(row["file"])
-        y = audio.mono(y)
-        sr = sr or rate
-        if rate != sr:
-            y = soxr.resample(y, rate, sr).astype(np.float32)
-        pause = 1.0 if i == 0 else rng.uniform(*PAUSES)
-        parts.append(np.zeros(int(pause * sr), np.float32))
-        t += len(parts[-1])
-        starts.append(t / sr)
-        parts.append(y)
-        peaks.append(float(np.abs(y).max()))
-        t += len(y)
-        ends.append(t / sr)
-    parts.append(np.zeros(sr, np.float32))
-    x = np.concatenate(parts)
-    x += (np.median(peaks) * 10 ** (NOISE_DB / 20) * rng.standard_normal(len(x))).astype(np.float32)
-    sf.write(out, np.clip(x, -1, 1), sr, subtype="PCM_16")
-    return order.assign(start=starts, end=ends)
 
 
 def with_cold(card: dict, rule: dict) -> dict:
