@@ -171,6 +171,14 @@ def speaker_of(path: str, speakers: str) -> str | None:
     return "inputs" if speakers == "one" else None
 
 
+def takes_statistics(card: dict) -> bool:
+    """Whether the card's model normalises an input on statistics (a speaker's, or the population's for a
+    stranger): a model that does not is scored with none whatever --speakers says."""
+    from pipeline import model_card
+
+    return any(n.mode in ("speaker", "population") for n in model_card.normalisers(card).values())
+
+
 def speaker_statistics(files: list[Path], card: dict, acfg, fcfg, group_of, source: str,
                        neutral: bool = False) -> tuple[dict, list]:
     """{group: {kind: Statistics}} accumulated over each group's recordings (one training clip per recording,
@@ -486,7 +494,7 @@ def main(argv=None) -> None:
         raise UserError("no audio files found in: " + ", ".join(args.paths))
     acfg, fcfg = model_card.configs(card)
     kinds = model_card.input_kinds(card)
-    normalised = any(n.mode in ("speaker", "population") for n in model_card.normalisers(card).values())
+    normalised = takes_statistics(card)
     group_of, statistics = None, None
     if normalised and args.enroll:
         enrol = collect([args.enroll])
