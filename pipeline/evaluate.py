@@ -4,7 +4,8 @@ metrics/metrics.json holds the headline numbers for `dvc exp show` and `dvc metr
 (test.accuracy, test.uar, test.macro_f1, test.weighted_f1, test.loss, test.files, test.model);
 metrics/per_class.json the per-class, per-corpus and top-confusion tables;
 metrics/predictions.csv feeds the confusion-matrix plot in dvc.yaml; metrics/confusion_matrix.png
-is the same matrix for people; metrics/report.md the experiment report.
+is the same matrix for people; metrics/report.md the experiment report, with metrics/examples/timeline.png: a test
+speaker's clips joined into one recording and scored as predict --segments scores one.
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from pipeline.errors import UserError
 from pipeline.io import atomic_path, write_csv, write_json
 from pipeline.metrics import evaluate_predictions, top_confusions
 from pipeline.params import load
-from pipeline.paths import CARD, CONFUSION_PNG, MODEL, PER_CLASS, PREDICTIONS, REPORT_MD, TEST_METRICS
+from pipeline.paths import CARD, CONFUSION_PNG, MODEL, PER_CLASS, PREDICTIONS, REPORT_MD, TEST_METRICS, TIMELINE_PNG
 
 log = logging.getLogger("pipeline.evaluate")
 
@@ -140,9 +141,13 @@ def run(params: dict) -> dict:
     write_csv(PREDICTIONS, pred)
     plot_confusion(result["confusion_matrix"], all_labels, CONFUSION_PNG,
                    f"{info.get('model')}: test accuracy {result['accuracy']:.3f}, UAR {result['uar']:.3f}")
-    from pipeline.report import write_report
+    from pipeline import model_card
+    from pipeline.report import write_report, write_timeline
+    from pipeline.runtime import KerasRuntime
 
-    write_report(REPORT_MD, params, headline, result)
+    # a test speaker's clips joined into one recording, through predict --segments with this model
+    timeline = write_timeline(KerasRuntime.serving(model, model_card.input_kinds(info)), info)
+    write_report(REPORT_MD, params, headline, result, timeline)
     print(f"evaluate: {result['support']} test files: " + ", ".join(f"{k} {v:.4f}" for k, v in headline.items()
                                                                     if isinstance(v, float)))
     for corpus, r in result["per_corpus"].items():
@@ -150,6 +155,10 @@ def run(params: dict) -> dict:
     if result["top_confusions"]:
         print("  most frequent confusions: " + "; ".join(f"{c['actual']}->{c['predicted']} {c['count']}"
                                                         for c in result["top_confusions"][:5]))
+    if timeline:
+        print(f"  timeline: {timeline['clips']} test clips of {timeline['speaker']} joined "
+              f"({timeline['seconds']:.0f} s), {sum(r['start'] is not None for r in timeline['segments'])} "
+              f"segments -> {TIMELINE_PNG}")
     return headline
 
 

@@ -1,7 +1,8 @@
 """The experiment report written by evaluate: metrics/report.md with its pictures beside it.
 
 Headline metrics, per-class and per-corpus tables, the confusion matrix, training curves, one example
-spectrogram per emotion and the data summary (files per corpus x label, dropped, quarantined, splits).
+spectrogram per emotion, the timeline of a recording made of a test speaker's clips (predict --segments) and the
+data summary (files per corpus x label, dropped, quarantined, splits).
 """
 from __future__ import annotations
 
@@ -11,8 +12,10 @@ from datetime import date
 from pathlib import Path
 
 from pipeline.io import atomic_path, write_text
-from pipeline.paths import (CURVES_PNG, EXAMPLES_DIR, INGEST_SUMMARY, SHARDS, SPLIT_SUMMARY, TRAIN_CURVES,
-                            TRAIN_SUMMARY)
+from pipeline.paths import (CURVES_PNG, EXAMPLES_DIR, INGEST_SUMMARY, MODEL, SHARDS, SPLIT_FILE, SPLIT_SUMMARY,
+                            TIMELINE_PNG, TRAIN_CURVES, TRAIN_SUMMARY)
+
+TIMELINE_CLIPS = 8  # at most, one per emotion: about half a minute of audio, a few seconds to score
 
 
 
@@ -109,7 +112,8 @@ def write_examples(split: str = "test") -> dict[str, dict]:
 
     EXAMPLES_DIR.mkdir(parents=True, exist_ok=True)
     for old in EXAMPLES_DIR.glob("*.png"):
-        old.unlink()
+        if old != TIMELINE_PNG:  # write_timeline's, drawn before
+            old.unlink()
     found: dict[str, dict] = {}
     for shard in sorted(SHARDS.glob("*.parquet")):
         table = pq.read_table(shard, columns=["name", "label", "image", "augmented", "corpus", "utt_id",
@@ -129,13 +133,83 @@ def write_examples(split: str = "test") -> dict[str, dict]:
     return found
 
 
+def write_timeline(model, card: dict, split_file: Path = SPLIT_FILE, png: Path = TIMELINE_PNG) -> dict | None:
+    """A test speaker's clips, one per emotion (the speaker with the most emotions), joined with pauses over low
+    noise into one recording (pipeline/joined_recording.py), scored through predict --segments' own path
+    (predict.scored_segments: the detector's segments, normalised on the recording's own statistics as by default)
+    and its timeline drawn into png as --plot draws it (pipeline/timeline.py). model: a runtime
+    (pipeline/runtime.py); card: its card. -> {speaker, corpus, clips, seconds, normalisation, segments:
+    joined_recording.segment_table}, or None when no test clip's audio is here (processed data pulled without the
+    corpora)."""
+    import tempfile
+
+    import pandas as pd
+
+    from pipeline import model_card, predict
+    from pipeline.joined_recording import build_recording, segment_table
+    from pipeline.segments import SegmentConfig
+    from pipeline.timeline import plot_timeline
+
+    png.unlink(missing_ok=True)  # an earlier run's picture never stands for this model
+    table = pd.read_parquet(split_file, columns=["utt_id", "corpus", "speaker", "label", "path", "split"])
+    test = table[table["split"] == "test"]
+    test = test[[Path(p).is_file() for p in test["path"]]]
+    if test.empty:
+        return None
+    emotions = test.groupby("speaker")["label"].nunique()
+    speaker = sorted(emotions[emotions == emotions.max()].index)[0]
+    clips = (test[test["speaker"] == speaker].sort_values("utt_id").groupby("label").head(1)
+             .head(TIMELINE_CLIPS).rename(columns={"path": "file"}))
+    acfg, fcfg = model_card.configs(card)
+    cfgs = (acfg, fcfg, model_card.input_kinds(card), SegmentConfig.from_card(card))
+    rows: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        wav = Path(tmp) / f"{speaker.replace(':', '_')}.wav"  # the picture's title names it
+        truth = build_recording(clips, wav, seed=0)
+        speakers = "recording" if predict.takes_statistics(card) else "none"  # predict --segments' default
+        for recording, scored in predict.scored_segments([wav], card, cfgs, model, speakers):
+            rows += scored or []
+        if recording.error:
+            raise RuntimeError(f"the timeline's recording {wav} could not be read back: {recording.error}")
+        png.parent.mkdir(parents=True, exist_ok=True)
+        plot_timeline(png, recording, rows, card["labels"])
+    return {"speaker": speaker, "corpus": str(clips["corpus"].iloc[0]), "clips": len(clips),
+            "seconds": round(recording.duration, 1), "normalisation": rows[0]["normalisation"] if rows else None,
+            "segments": segment_table(truth, rows)}
+
+
+def timeline_lines(timeline: dict, picture: str = f"examples/{TIMELINE_PNG.name}") -> list[str]:
+    """The report's section on write_timeline's recording: what it is, the picture, each segment beside the
+    clips it holds."""
+    from pipeline.joined_recording import PAUSES
+
+    how = f"normalised as predict reports it: `{timeline['normalisation']}`" if timeline["normalisation"] \
+        else "no speech found in it"
+    lines = ["## A recording's timeline (predict --segments)", "",
+             f"{timeline['clips']} test clips of `{timeline['speaker']}` ({timeline['corpus']}), one per emotion, "
+             f"joined with pauses of {PAUSES[0]:g}-{PAUSES[1]:g} s over low noise into one "
+             f"{timeline['seconds']:.0f}-s recording and scored by this report's model as "
+             f"`python -m pipeline predict --segments --plot PNG --model {MODEL}` scores one ({how}): the "
+             "recording's energy over time, each speech segment the detector found shaded in the emotion the model "
+             "gave it. The table sets each segment beside the clip it holds and that clip's true emotion.", "",
+             f"![timeline of {timeline['speaker']}'s clips joined]({picture})", ""]
+    span = lambda a, b: "none found" if a is None else f"{a:.2f}-{b:.2f}"  # noqa: E731
+    lines += _table(["segment (s)", "predicted", "confidence", "clip (s)", "file", "truth"],
+                    [[span(r["start"], r["end"]), r["emotion"] or "", "" if r["confidence"] is None
+                      else f"{r['confidence']:.2f}", span(r["clip_start"], r["clip_end"]),
+                      " + ".join(f"`{f}`" for f in r["files"]) or "none", " + ".join(r["truth"])]
+                     for r in timeline["segments"]])
+    return lines + [""]
+
+
 def _table(header: list[str], rows: list[list]) -> list[str]:
     out = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
     out += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]
     return out
 
 
-def write_report(path: Path, params: dict, headline: dict, result: dict) -> None:
+def write_report(path: Path, params: dict, headline: dict, result: dict, timeline: dict | None = None) -> None:
+    """timeline: write_timeline's, drawn before (write_examples keeps its picture)."""
     ingest = _read_json(INGEST_SUMMARY)
     split = _read_json(SPLIT_SUMMARY)
     train = _read_json(TRAIN_SUMMARY)
@@ -179,6 +253,8 @@ def write_report(path: Path, params: dict, headline: dict, result: dict) -> None
             picture = f"examples/{lab}_labelled.png" if ex["labelled"] else f"examples/{lab}.png"
             lines += [f"### {lab}: {ex['corpus']}, `{ex['file']}`", "",
                       f"[![{lab}: {ex['corpus']}, {ex['file']}]({picture})](examples/{lab}.png)", ""]
+    if timeline:
+        lines += timeline_lines(timeline)
     lines += ["## Data", ""]
     if ingest:
         corpora = ingest.get("corpora", {})
