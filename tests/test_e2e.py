@@ -65,6 +65,12 @@ def test_repro_writes_every_stage_output(repo):
     assert (root / "metrics/confusion_matrix.png").stat().st_size > 1000
     report = (root / "metrics/report.md").read_text()
     assert "| accuracy (WA)" in report and "- demo: no reference checksums" in report
+    # the report's timeline (issue 38): a test speaker's clips, one per emotion, joined and scored as predict
+    # --segments scores a recording, each segment beside its clip's truth
+    assert (root / "metrics/examples/timeline.png").stat().st_size > 1000
+    timeline = report.split("## A recording's timeline")[1].split("\n## ")[0]
+    assert "](examples/timeline.png)" in timeline and "| segment (s) | predicted | confidence | clip (s) |" in timeline
+    assert timeline.count(".wav`") == 7  # one clip per emotion of the demo corpus
     preds = (root / "metrics/predictions.csv").read_text().splitlines()
     assert preds[0].startswith("name,corpus,speaker,actual,predicted")
 
