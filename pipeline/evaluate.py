@@ -20,7 +20,7 @@ from pipeline.errors import UserError
 from pipeline.io import atomic_path, write_csv, write_json
 from pipeline.metrics import evaluate_predictions, top_confusions
 from pipeline.params import load
-from pipeline.paths import CARD, CONFUSION_PNG, MODEL, PER_CLASS, PREDICTIONS, REPORT_MD, TEST_METRICS, TIMELINE_PNG
+from pipeline.paths import CARD, CONFUSION_PNG, MODEL, PER_CLASS, PREDICTIONS, REPORT_MD, TEST_METRICS
 
 log = logging.getLogger("pipeline.evaluate")
 
@@ -142,11 +142,12 @@ def run(params: dict) -> dict:
     plot_confusion(result["confusion_matrix"], all_labels, CONFUSION_PNG,
                    f"{info.get('model')}: test accuracy {result['accuracy']:.3f}, UAR {result['uar']:.3f}")
     from pipeline import model_card
-    from pipeline.report import write_report, write_timeline
-    from pipeline.runtime import KerasRuntime
+    from pipeline.predict import LazyModel
+    from pipeline.report import TIMELINE_PNG, write_report, write_timeline
 
-    # a test speaker's clips joined into one recording, through predict --segments with this model
-    timeline = write_timeline(KerasRuntime.serving(model, model_card.input_kinds(info)), info)
+    # a test speaker's clips joined into one recording, through predict --segments with this model (loaded as
+    # predict loads it: a second or two)
+    timeline = write_timeline(LazyModel(MODEL, model_card.input_kinds(info)), info)
     write_report(REPORT_MD, params, headline, result, timeline)
     print(f"evaluate: {result['support']} test files: " + ", ".join(f"{k} {v:.4f}" for k, v in headline.items()
                                                                     if isinstance(v, float)))

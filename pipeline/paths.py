@@ -49,7 +49,6 @@ CONFUSION_PNG = METRICS / "confusion_matrix.png"
 REPORT_MD = METRICS / "report.md"  # evaluate: the experiment report
 CURVES_PNG = METRICS / "training_curves.png"  # the report's training curves
 EXAMPLES_DIR = METRICS / "examples"  # the report's example spectrogram per emotion
-TIMELINE_PNG = EXAMPLES_DIR / "timeline.png"  # the report's timeline: a test speaker's clips joined, --segments
 CV_SUMMARY = METRICS / "cv.json"  # crossval: cv.*, baseline.* (the headline)
 CV_DIR = METRICS / "cv"  # crossval: per fold, pooled predictions, summary, pictures, report
 FINAL_SUMMARY = METRICS / "final.json"  # final: what the shipped model learnt from, its epochs and time

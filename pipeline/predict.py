@@ -173,7 +173,7 @@ def speaker_of(path: str, speakers: str) -> str | None:
 
 def takes_statistics(card: dict) -> bool:
     """Whether the card's model normalises an input on statistics (a speaker's, or the population's for a
-    stranger): a model that does not is scored with none whatever --speakers says."""
+    stranger): a model that does not is scored with none whatever --speakers says (the report's timeline too)."""
     from pipeline import model_card
 
     return any(n.mode in ("speaker", "population") for n in model_card.normalisers(card).values())

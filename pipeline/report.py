@@ -13,8 +13,10 @@ from pathlib import Path
 
 from pipeline.io import atomic_path, write_text
 from pipeline.paths import (CURVES_PNG, EXAMPLES_DIR, INGEST_SUMMARY, MODEL, SHARDS, SPLIT_FILE, SPLIT_SUMMARY,
-                            TIMELINE_PNG, TRAIN_CURVES, TRAIN_SUMMARY)
+                            TRAIN_CURVES, TRAIN_SUMMARY)
 
+# inside the examples folder, as each emotion's pictures are (not in paths.py: every stage depends on that file)
+TIMELINE_PNG = EXAMPLES_DIR / "timeline.png"  # a test speaker's clips joined, through predict --segments
 TIMELINE_CLIPS = 8  # at most, one per emotion: about half a minute of audio, a few seconds to score
 
 

@@ -46,13 +46,6 @@ class KerasRuntime:
 
         self.model, self.kinds = load_model(path), tuple(kinds)
 
-    @classmethod
-    def serving(cls, model, kinds: tuple) -> "KerasRuntime":
-        """A Keras model already in memory (evaluate's), served as one loaded from its file is: not loaded twice."""
-        runtime = cls.__new__(cls)
-        runtime.model, runtime.kinds = model, tuple(kinds)
-        return runtime
-
     def predict(self, x: dict) -> np.ndarray:
         return predict_inputs(self.model, x[self.kinds[0]] if len(self.kinds) == 1 else {k: x[k] for k in self.kinds})
 
