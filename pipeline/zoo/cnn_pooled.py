@@ -14,7 +14,7 @@ CHOICES = {"pooling": ("time_avg", "avg", "attention")}
 DEFAULTS = {
     "filters": [16, 32, 64, 128],  # one Conv2D 3x3 -> BatchNorm -> ReLU -> MaxPool2D block per entry
     "kernel_size": 3,
-    "time_pool": 1,  # the input averaged over this many frames first (2: 20-ms steps, every conv half the work)
+    "time_pool": 2,  # the input averaged over pairs of frames first (20-ms steps: every convolution half the work)
     "pooling": "time_avg",  # time_avg (over time, the bands kept) | avg (global average) | attention (additive, over time)
     "attention_units": 64,
     "dropout": True,
