@@ -13,6 +13,9 @@ that a slow spell of the machine falls on all of them:
   validation each epoch: the validation loss after every epoch (what the train stage logs for dvclive; crossval
                          scores its validation speakers once, after training).
 
+`--time-pool` instead alternates the branch's input resolution (models.cnn_pooled.time_pool 1: every 10-ms frame;
+2: pairs of frames averaged, the default since 2026-12-06), two threads and no validation both ways.
+
 Seconds per epoch: the median over the epochs after the first (which traces the graph) of every repetition.
 """
 from __future__ import annotations
@@ -32,8 +35,9 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 import yaml  # noqa: E402
 
-WAYS = {"before: 1 thread, validation each epoch": (1, True), "1 thread, no validation": (1, False),
-        "2 threads, validation each epoch": (2, True), "after: 2 threads, no validation": (2, False)}
+WAYS = {"before: 1 thread, validation each epoch": (1, True, None), "1 thread, no validation": (1, False, None),
+        "2 threads, validation each epoch": (2, True, None), "after: 2 threads, no validation": (2, False, None)}
+TIME_POOL_WAYS = {"time_pool 1 (every frame)": (2, False, 1), "time_pool 2 (pairs of frames)": (2, False, 2)}
 
 
 def main(argv=None) -> dict:
@@ -42,6 +46,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--val-clips", type=int, default=45)
     ap.add_argument("--epochs", type=int, default=4, help="per repetition (the first is not counted)")
     ap.add_argument("--reps", type=int, default=4)
+    ap.add_argument("--time-pool", action="store_true", help="time_pool 1 against 2 instead of the threads")
     ap.add_argument("--out", default=str(ROOT / "bench/results/fit_epoch.json"))
     args = ap.parse_args(argv)
 
@@ -68,24 +73,27 @@ def main(argv=None) -> dict:
         def on_epoch_end(self, epoch, logs=None):
             self.seconds.append(time.perf_counter() - self.start)
 
-    times = {way: [] for way in WAYS}
+    ways = TIME_POOL_WAYS if args.time_pool else WAYS
+    times = {way: [] for way in ways}
     for rep in range(args.reps):
-        for way, (threads, validate) in WAYS.items():
+        for way, (threads, validate, time_pool) in ways.items():
             dataset.TRAINING_BATCH_THREADS = threads
             clock = EpochTimes()
             clock.seconds = []
             # verbose 2 is what makes fit watch validation each epoch outside the train stage (its progress line)
-            fit(dataclasses.replace(cfg, epochs=args.epochs), x, y, classes, xv, yv,
+            hp = cfg.hp if time_pool is None else dict(cfg.hp, time_pool=time_pool)
+            fit(dataclasses.replace(cfg, epochs=args.epochs, hp=hp), x, y, classes, xv, yv,
                 verbose=2 if validate else 0, extra_callbacks=(clock,))
             times[way] += clock.seconds[1:]
             keras.backend.clear_session()
             print(f"rep {rep}: {way}: {np.median(clock.seconds[1:]):.2f} s/epoch", file=sys.stderr)
-    before = float(np.median(times[next(iter(WAYS))]))
+    before = float(np.median(times[next(iter(ways))]))
     result = {"model": cfg.model, "backend": keras.backend.backend(), "cpus": os.cpu_count(), "clips": args.clips,
               "val_clips": args.val_clips, "shape": list(shape), "batch_size": cfg.batch_size,
               "seconds_per_epoch": {way: round(float(np.median(t)), 3) for way, t in times.items()},
               "spread": {way: [round(float(min(t)), 3), round(float(max(t)), 3)] for way, t in times.items()},
-              "after_over_before": round(float(np.median(times[list(WAYS)[-1]])) / before, 3)}
+              "time_pool": cfg.hp.get("time_pool"),
+              "after_over_before": round(float(np.median(times[list(ways)[-1]])) / before, 3)}
     write_json(args.out, result)
     print(json.dumps(result, indent=2))
     return result
