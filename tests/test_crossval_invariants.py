@@ -89,16 +89,38 @@ def params(model: str = "functionals", **train) -> dict:
     return p
 
 
-@pytest.fixture
-def workspace(tmp_path, monkeypatch):
+def make_workspace(root):
     import shutil
 
     from tests.conftest import REPO
 
-    shutil.copy(REPO / "params.yaml", tmp_path / "params.yaml")
-    write_workspace(tmp_path, drop=(("s2", "sad"),))  # s2's classes uneven: a prior with its labels would differ
+    shutil.copy(REPO / "params.yaml", root / "params.yaml")
+    write_workspace(root, drop=(("s2", "sad"),))  # s2's classes uneven: a prior with its labels would differ
+
+
+@pytest.fixture
+def workspace(tmp_path, monkeypatch):
+    make_workspace(tmp_path)
     monkeypatch.chdir(tmp_path)
     return tmp_path
+
+
+@pytest.fixture(scope="module")
+def seed1_run(tmp_path_factory):
+    """One cross-validation of seed 1 (no refit, one epoch: what is compared does not need more), run once for the
+    tests that compare another run with it: the merge test's first run, the workers test's sequential loop.
+    -> (its workspace, its params); its results in <workspace>/seed1. A test using it chdirs to the workspace and
+    writes only under folders of its own there."""
+    import copy
+
+    root = tmp_path_factory.mktemp("seed1_run")
+    make_workspace(root)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(root)
+        p = params(epochs=1)
+        p["crossval"].update(refit=False)  # what is merged is the same with or without the refit; half the trainings
+        crossval.run(p, out=root / "seed1")
+    return root, copy.deepcopy(p)
 
 
 def spy_training(monkeypatch) -> list:
@@ -113,6 +135,20 @@ def spy_training(monkeypatch) -> list:
 
     monkeypatch.setattr(crossval, "_train", spy)
     return calls
+
+
+def only_the_folds_testing(monkeypatch, *speakers: str) -> None:
+    """crossval cross-validates only the folds whose test speakers include one of `speakers`: every other fold's
+    test rows are dropped from its split, so crossval skips it (`fold k: no test files`). A fold run keeps its
+    index, split and seeded trainings, so its results are what the run of every fold gives it."""
+    real = crossval.fold_splits
+
+    def some_folds(manifest, split_cfg, notes):
+        splits = real(manifest, split_cfg, notes)
+        chosen = manifest["speaker"].isin(speakers).to_numpy()
+        return [s if (s.to_numpy()[chosen] == "test").any() else s.mask(s == "test") for s in splits]
+
+    monkeypatch.setattr(crossval, "fold_splits", some_folds)
 
 
 # ------------------------------------------------------------------------------------- the invariant checks
@@ -239,6 +275,7 @@ def fusion_weights_of_a_relabelled_fold(tmp_path, monkeypatch) -> list:
 
     from tests.conftest import REPO
 
+    only_the_folds_testing(monkeypatch, "demo:s1")  # the other folds' weights are not compared: not trained
     weights = []
     for flip in (None, "s1"):
         root = tmp_path / (flip or "plain")
@@ -253,6 +290,7 @@ def fusion_weights_of_a_relabelled_fold(tmp_path, monkeypatch) -> list:
         folds = pd.read_csv(root / "cv" / "folds.csv")
         pred = pd.read_csv(root / "cv" / "predictions.csv")
         fold_of_s1 = int(pred.loc[pred["speaker"] == "demo:s1", "fold"].iloc[0])
+        assert set(pred["fold"]) == {fold_of_s1}
         mine = folds[folds["system"] == "fusion"]
         weights.append(mine.loc[mine["fold"] == fold_of_s1, "fusion_weight"].tolist())
     print("fusion weights of the relabelled speaker's fold:", weights)
@@ -264,14 +302,13 @@ def test_fusion_weights_are_chosen_without_the_test_fold(tmp_path, monkeypatch):
     assert weights[0] == weights[1] and len(weights[0]) == 5  # one per mode row of that fold (neutral enrolment too)
 
 
-def test_runs_made_apart_merge_into_the_figures_of_one_run(workspace):
+def test_runs_made_apart_merge_into_the_figures_of_one_run(seed1_run, monkeypatch):
     """crossval --merge: seeds 1 and 2 run apart and merged give the cv.json of one run of seeds [1, 2]."""
-    p = params()
-    p["crossval"].update(refit=False)  # what is merged is the same with or without the refit; half the trainings
+    workspace, p = seed1_run  # seed 1's run
+    monkeypatch.chdir(workspace)
     whole = dict(p, crossval=dict(p["crossval"], seeds=[1, 2]))
     crossval.run(whole, out=workspace / "both")
-    for seed in (1, 2):
-        crossval.run(dict(p, crossval=dict(p["crossval"], seeds=[seed])), out=workspace / f"seed{seed}")
+    crossval.run(dict(p, crossval=dict(p["crossval"], seeds=[2])), out=workspace / "seed2")
     crossval.merge([workspace / "seed1", workspace / "seed2"], workspace / "merged", p)
     one = json.loads((workspace / "both" / "cv.json").read_text())
     merged = json.loads((workspace / "merged" / "cv.json").read_text())
@@ -302,7 +339,7 @@ def test_a_population_fitted_with_the_test_fold_is_caught(workspace, monkeypatch
 
     monkeypatch.setattr(crossval, "_train", remember_the_test_fold)
     monkeypatch.setattr(train_module, "build_card", card_with_the_test_fold)
-    p = params()
+    p = params(epochs=1)  # what leaks is counted from rows, not learnt: one epoch shows it
     p["crossval"].update(baseline=False)
     crossval.run(p, save_models=workspace / "models", out=workspace / "cv")
     tested = speakers_tested(pd.read_csv(workspace / "cv" / "predictions.csv"))
@@ -326,7 +363,7 @@ def test_a_prior_from_the_test_labels_is_caught(workspace, monkeypatch):
     monkeypatch.setattr(crossval, "_train", remember_the_test_fold)
     monkeypatch.setattr(train_module, "class_prior", lambda labels, classes, class_weights=False: real_prior(
         np.concatenate([labels, fold["labels"]]), classes, class_weights))
-    p = params()
+    p = params(epochs=1)  # what leaks is counted from rows, not learnt: one epoch shows it
     p["crossval"].update(baseline=False)
     crossval.run(p, save_models=workspace / "models", out=workspace / "cv")
     with pytest.raises(AssertionError):
@@ -386,17 +423,22 @@ def test_a_fusion_weight_chosen_with_the_test_fold_is_caught(tmp_path, monkeypat
     assert weights[0] != weights[1]  # the check of test_fusion_weights_are_chosen_without_the_test_fold fails
 
 
-def test_folds_trained_in_worker_processes_give_the_sequential_results(workspace):
-    """crossval.workers: the (fold, seed) trainings in spawned processes give what the loop gives, row for row."""
-    p = params()
-    p["crossval"].update(refit=False, baseline=False)
-    crossval.run(p, out=workspace / "loop")
+def test_folds_trained_in_worker_processes_give_the_sequential_results(seed1_run, monkeypatch):
+    """crossval.workers: the (fold, seed) trainings in spawned processes give what the loop gives, row for row
+    (two folds, one job per worker, against the sequential run's rows of those folds)."""
+    workspace, p = seed1_run  # the loop: seed 1's run of every fold
+    monkeypatch.chdir(workspace)
+    only_the_folds_testing(monkeypatch, "demo:s1", "demo:s2")
     crossval.run(dict(p, crossval=dict(p["crossval"], workers=2)), out=workspace / "workers")
-    loop, workers = (pd.read_csv(workspace / run / "predictions.csv") for run in ("loop", "workers"))
+    loop, workers = (pd.read_csv(workspace / run / "predictions.csv") for run in ("seed1", "workers"))
+    ran = sorted(set(workers["fold"]))
+    assert len(ran) == 2 and len(set(loop["fold"])) == 4
+    loop = loop[loop["fold"].isin(ran)].reset_index(drop=True)
     assert len(loop) == len(workers) and list(loop["name"]) == list(workers["name"])  # the same rows, same order
     probs = [c for c in loop.columns if c.startswith("p_")]
     np.testing.assert_allclose(workers[probs].to_numpy(float), loop[probs].to_numpy(float), atol=1e-5)
     assert (loop["predicted"] == workers["predicted"]).all()
     drop = ["seconds"]
-    pd.testing.assert_frame_equal(pd.read_csv(workspace / "loop" / "folds.csv").drop(columns=drop),
+    loop_folds = pd.read_csv(workspace / "seed1" / "folds.csv")
+    pd.testing.assert_frame_equal(loop_folds[loop_folds["fold"].isin(ran)].reset_index(drop=True).drop(columns=drop),
                                   pd.read_csv(workspace / "workers" / "folds.csv").drop(columns=drop))
