@@ -526,22 +526,8 @@ def main(argv=None) -> None:
 
             model = runtime.load(model_path, kinds)
         scored = abstain(score(model, chunk, card, group_of, statistics), args.min_confidence)
-        if args.json:
-            for r in scored:
-                if not args.per_window:
-                    r.pop("per_window", None)
-                print(json.dumps(r), flush=True)
-        elif args.csv:
-            if writer is None:
-                writer = csv.writer(sys.stdout)
-                writer.writerow(["path", "emotion", "confidence", "windows", "normalisation"] + labels + ["error"])
-            for r in scored:
-                if "error" in r:
-                    writer.writerow([r["path"], "", "", "", ""] + [""] * len(labels) + [r["error"]])
-                else:
-                    writer.writerow([r["path"], r["emotion"], f"{r['confidence']:.4f}", r["windows"],
-                                     r["normalisation"]] + [f"{r['probabilities'][lab]:.6f}" for lab in labels]
-                                    + [""])
+        if args.json or args.csv:
+            writer = print_rows(scored, args, labels, writer)
         else:
             print(format_table(scored, labels, args.per_window, width=width,
                                header=scored_files == 0), flush=True)
@@ -551,6 +537,30 @@ def main(argv=None) -> None:
         print(f"{failed} of {scored_files} files could not be scored", file=sys.stderr)
     if failed == scored_files:
         raise UserError("every input failed")
+
+
+def print_rows(rows: list[dict], args, labels: list[str], writer=None, at: tuple = (), last: str = "error",
+               note=lambda r: r["error"]):
+    """--json: one JSON line per row (its per_window only with --per-window); --csv: one CSV row per row, the
+    header first (writer None) -> the CSV writer to pass on (None with --json). at: the columns after the path (a
+    segment's start and end); a row without an emotion (an error, no speech) has note(row) in the last column."""
+    if args.json:
+        for r in rows:
+            if not args.per_window:
+                r.pop("per_window", None)
+            print(json.dumps(r), flush=True)
+        return writer
+    if writer is None:
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["path", *at, "emotion", "confidence", "windows", "normalisation"] + labels + [last])
+    for r in rows:
+        where = [r.get(k, "") for k in at]
+        if r.get("emotion") is not None:
+            writer.writerow([r["path"], *where, r["emotion"], f"{r['confidence']:.4f}", r["windows"],
+                             r["normalisation"]] + [f"{r['probabilities'][lab]:.6f}" for lab in labels] + [""])
+        else:
+            writer.writerow([r["path"], *where, "", "", "", ""] + [""] * len(labels) + [note(r)])
+    return writer
 
 
 def predict_segments(args, files: list[Path], card: dict, model_path: Path, statistics: dict | None,
@@ -571,25 +581,9 @@ def predict_segments(args, files: list[Path], card: dict, model_path: Path, stat
 
     def emit(rows: list[dict]) -> None:
         nonlocal writer, header
-        if args.json:
-            for r in rows:
-                if not args.per_window:
-                    r.pop("per_window", None)
-                print(json.dumps(r), flush=True)
-        elif args.csv:
-            if writer is None:
-                writer = csv.writer(sys.stdout)
-                writer.writerow(["path", "start", "end", "emotion", "confidence", "windows", "normalisation"]
-                                + labels + ["note"])
-            for r in rows:
-                at = [r.get("start", ""), r.get("end", "")]
-                if "emotion" in r and r["emotion"] is not None:
-                    writer.writerow([r["path"], *at, r["emotion"], f"{r['confidence']:.4f}", r["windows"],
-                                     r["normalisation"]] + [f"{r['probabilities'][lab]:.6f}" for lab in labels]
-                                    + [""])
-                else:
-                    note = f"error: {r['error']}" if "error" in r else r.get("note", "")
-                    writer.writerow([r["path"], *at, "", "", "", ""] + [""] * len(labels) + [note])
+        if args.json or args.csv:
+            writer = print_rows(rows, args, labels, writer, at=("start", "end"), last="note",
+                                note=lambda r: f"error: {r['error']}" if "error" in r else r.get("note", ""))
         else:
             print(format_segment_table(rows, labels, width=width, header=header), flush=True)
             header = False
