@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 
 from pipeline.errors import UserError
-from pipeline.io import atomic_path, write_json
+from pipeline.io import write_json
 from pipeline.params import load
 from pipeline.paths import CV_DIR, CV_SUMMARY, FINAL_CARD, FINAL_MODEL, FINAL_SUMMARY, MANIFEST
 
@@ -157,6 +157,8 @@ def fit_final(params: dict, exclude_speakers=(), cv_dir: Path = CV_DIR):
 
 
 def run(params: dict) -> dict:
+    from pipeline.train import save_model
+
     model, card, info = fit_final(params)
     seconds = info.pop("seconds")
     card["final"] = {"fit": "every labelled speaker and clip, with the recipe cross-validation measured",
@@ -164,11 +166,7 @@ def run(params: dict) -> dict:
     calibration = calibration_of(card["model"])
     if calibration:
         card["calibration"] = calibration
-    FINAL_MODEL.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(FINAL_MODEL) as tmp:
-        saved = tmp.with_suffix(".keras")
-        model.save(saved)
-        saved.replace(tmp)
+    save_model(model, FINAL_MODEL)
     write_json(FINAL_CARD, card)
     summary = {"final": {**card["trained_on"], "epochs": info["epochs"], "train_seconds": seconds}}
     write_json(FINAL_SUMMARY, summary)

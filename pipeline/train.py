@@ -474,11 +474,7 @@ def run(params: dict) -> dict:
                           "val_uar_by_weight": history.pop("fusion_val_uar")}
         history = {k.split("/", 1)[1]: v for k, v in history.items() if k.startswith("image/")}
     epochs_run = len(history.get("loss", []))
-    MODEL.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(MODEL) as tmp:
-        final = tmp.with_suffix(".keras")
-        model.save(final)
-        final.replace(tmp)
+    save_model(model, MODEL)
     write_json(CARD, card)
     best = {k: float(np.min(v)) if "loss" in k else float(np.max(v)) for k, v in history.items()
             if k != "learning_rate"}
@@ -488,6 +484,14 @@ def run(params: dict) -> dict:
     log.info("trained %d epochs in %.0f s; best %s", epochs_run, seconds,
              ", ".join(f"{k} {v:.4f}" for k, v in best.items()))
     return best
+
+
+def save_model(model, path: Path) -> None:
+    """model.save to path, atomically: written beside it (Keras wants a .keras name), then renamed into place."""
+    with atomic_path(path) as tmp:
+        saved = tmp.with_suffix(".keras")
+        model.save(saved)
+        saved.replace(tmp)
 
 
 def _resumable_epoch(checkpoints: Path, fingerprint: str, epochs: int) -> int:
