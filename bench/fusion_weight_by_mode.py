@@ -13,13 +13,11 @@ overrides) must be those of the run that kept the models (its folds and validati
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -34,49 +32,28 @@ def main() -> None:
                     help="the cold rule to serve under: one policy, or per input (default: today's)")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from crossval_grid import apply
+    from kept_models import fold_parts, load
 
     from pipeline import crossval
     from pipeline.backend import quiet_tensorflow
-    from pipeline.balancing import balanced
     from pipeline.cli import setup_logging
-    from pipeline.dataset import load_rows
-    from pipeline.paths import MANIFEST
-    from pipeline.split import SplitConfig
-    from pipeline.zoo import fusion, input_kinds, load_model
+    from pipeline.zoo import fusion
 
     setup_logging()
     quiet_tensorflow()
-    params = copy.deepcopy(yaml.safe_load(Path("params.yaml").read_text()))
-    for a in filter(None, args.overrides.split("|")):
-        apply(params, a)
-    kinds = input_kinds(params["model"])
-    originals = lambda meta: ~meta["augmented"].to_numpy(dtype=bool)  # noqa: E731
-    data = balanced(load_rows(kinds, select=originals), params, copies=lambda: None)
-    manifest = pd.read_parquet(MANIFEST)
-    splits = crossval.fold_splits(manifest, SplitConfig.from_params(params), [])
+    params, data = load(args.overrides)
     how = params["models"]["fusion"]["combine"]
     per_kind = dict(p.split(":") for p in args.cold.split(",")) if ":" in args.cold else {}
     labels = [lab for lab in crossval.TARGET_LABELS if lab in set(data.labels)]
     scored = []  # (part, mode, seed, fold, actual, speaker, p_image, p_features, classes)
-    for run in sorted(args.models.glob("fold*_seed*")):
-        k, seed = (int(v) for v in run.name[4:].split("_seed"))
-        where = crossval._row_splits(data.meta, manifest, splits[k])
-        for part_name in ("val", "test"):
-            source = run / "first" if part_name == "val" and (run / "first").exists() else run
-            part = data.subset(where == part_name)
-            if len(part) == 0:
-                continue
-            model = load_model(source / "model.keras", compile=False)
-            card = yaml.safe_load((source / "card.json").read_text())
-            for kind, spec in card["inputs"].items():
-                spec["normalisation"]["cold"] = per_kind.get(kind, args.cold)
-            image = crossval.score_modes(crossval.scorer(model, "image"), card, part, seed)
-            feats = crossval.score_modes(crossval.scorer(model, "compare"), card, part, seed)
-            for mode, (rows, p_image) in image.items():
-                scored.append((part_name, mode, seed, k, part.labels[rows], part.speakers[rows], p_image,
-                               feats[mode][1], card["labels"]))
-        print(f"{run.name}: scored", flush=True)
+    for k, seed, part_name, part, model, card in fold_parts(args.models, params, data):
+        for kind, spec in card["inputs"].items():
+            spec["normalisation"]["cold"] = per_kind.get(kind, args.cold)
+        image = crossval.score_modes(crossval.scorer(model, "image"), card, part, seed)
+        feats = crossval.score_modes(crossval.scorer(model, "compare"), card, part, seed)
+        for mode, (rows, p_image) in image.items():
+            scored.append((part_name, mode, seed, k, part.labels[rows], part.speakers[rows], p_image,
+                           feats[mode][1], card["labels"]))
     out = []
     for (part_name, mode), group in pd.DataFrame(scored, columns=["part", "mode", "seed", "fold", "actual", "speaker",
                                                                    "p_image", "p_features", "classes"]).groupby(

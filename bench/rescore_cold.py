@@ -22,7 +22,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -35,58 +34,36 @@ def main() -> None:
                     help="cold policies to score: one for every input, or per input (image:clip,compare:gender)")
     args = ap.parse_args()
     sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from crossval_grid import apply
+    from kept_models import fold_parts, load
 
     from pipeline import crossval
     from pipeline.backend import quiet_tensorflow
-    from pipeline.balancing import balanced
     from pipeline.cli import setup_logging
-    from pipeline.dataset import load_rows
-    from pipeline.paths import MANIFEST
-    from pipeline.split import SplitConfig
-    from pipeline.zoo import input_kinds, load_model
 
     setup_logging()
     quiet_tensorflow()
-    params = copy.deepcopy(yaml.safe_load(Path("params.yaml").read_text()))
-    for a in filter(None, args.overrides.split("|")):
-        apply(params, a)
-    kinds = input_kinds(params["model"])
-    originals = lambda meta: ~meta["augmented"].to_numpy(dtype=bool)  # noqa: E731
-    data = balanced(load_rows(kinds, select=originals), params, copies=lambda: None)
-    manifest = pd.read_parquet(MANIFEST)
-    splits = crossval.fold_splits(manifest, SplitConfig.from_params(params), [])
+    params, data = load(args.overrides)
     from pipeline.train import TrainConfig
 
     branches = [None, *TrainConfig.from_params(params).branches]  # the model, then each fusion branch alone
     labels = [lab for lab in crossval.TARGET_LABELS if lab in set(data.labels)]
     rows = []
-    for run in sorted(args.models.glob("fold*_seed*")):
-        k, seed = (int(v) for v in run.name[4:].split("_seed"))
-        where = crossval._row_splits(data.meta, manifest, splits[k])
-        for part_name in ("val", "test"):
-            # the validation speakers met the model of step 1 (kept in first/ when the run refit), the test
-            # speakers the model scored on them
-            source = run / "first" if part_name == "val" and (run / "first").exists() else run
-            part = data.subset(where == part_name)
-            if len(part) == 0:
-                continue
-            model = load_model(source / "model.keras", compile=False)
-            card = yaml.safe_load((source / "card.json").read_text())
-            classes = card["labels"]
-            for policy in args.cold:
-                mine = copy.deepcopy(card)
-                for kind, spec in mine["inputs"].items():  # one policy, or per input: image:clip,compare:gender
-                    per_kind = dict(p.split(":") for p in policy.split(",")) if ":" in policy else {}
-                    spec["normalisation"]["cold"] = per_kind.get(kind, policy)
-                for kind in branches:
-                    for mode, (scored, probs) in crossval.score_modes(crossval.scorer(model, kind), mine, part,
-                                                                      seed).items():
-                        predicted = np.asarray(classes)[probs.argmax(axis=1)]
-                        rows.append(crossval.prediction_frame(kind or params["model"], mode, k, seed,
-                                                              part.subset(scored), predicted).assign(
-                            policy=policy, part=part_name))
-        print(f"{run.name}: scored", flush=True)
+    # the validation speakers met the model of step 1 (kept in first/ when the run refit), the test speakers the
+    # model scored on them (kept_models.fold_parts)
+    for k, seed, part_name, part, model, card in fold_parts(args.models, params, data):
+        classes = card["labels"]
+        for policy in args.cold:
+            mine = copy.deepcopy(card)
+            for kind, spec in mine["inputs"].items():  # one policy, or per input: image:clip,compare:gender
+                per_kind = dict(p.split(":") for p in policy.split(",")) if ":" in policy else {}
+                spec["normalisation"]["cold"] = per_kind.get(kind, policy)
+            for kind in branches:
+                for mode, (scored, probs) in crossval.score_modes(crossval.scorer(model, kind), mine, part,
+                                                                  seed).items():
+                    predicted = np.asarray(classes)[probs.argmax(axis=1)]
+                    rows.append(crossval.prediction_frame(kind or params["model"], mode, k, seed,
+                                                          part.subset(scored), predicted).assign(
+                        policy=policy, part=part_name))
     pred = pd.concat(rows, ignore_index=True)
     table = ["| policy | part | system | " + " | ".join(crossval.MODE_NOTES) + " |",
              "|---|---|---|" + "---|" * len(crossval.MODE_NOTES)]
