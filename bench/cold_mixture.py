@@ -20,7 +20,6 @@ overrides those of the run that kept them. Validation speakers are scored by eac
 from __future__ import annotations
 
 import argparse
-import copy
 import sys
 from pathlib import Path
 
@@ -97,46 +96,22 @@ def main() -> None:
     ap.add_argument("models", type=Path)
     ap.add_argument("overrides")
     args = ap.parse_args()
-    import pandas as pd
-    import yaml
     from sklearn.metrics import recall_score
 
-    from crossval_grid import apply
-    from pipeline import crossval
+    from kept_models import fold_parts, load
     from pipeline.backend import quiet_tensorflow
-    from pipeline.balancing import balanced
-    from pipeline.dataset import load_rows
-    from pipeline.paths import MANIFEST
-    from pipeline.split import SplitConfig
-    from pipeline.zoo import input_kinds, load_model
 
     quiet_tensorflow()
-    params = copy.deepcopy(yaml.safe_load(Path("params.yaml").read_text()))
-    for a in filter(None, args.overrides.split("|")):
-        apply(params, a)
-    originals = lambda meta: ~meta["augmented"].to_numpy(dtype=bool)  # noqa: E731
-    data = balanced(load_rows(input_kinds(params["model"]), select=originals), params, copies=lambda: None)
-    manifest = pd.read_parquet(MANIFEST)
-    splits = crossval.fold_splits(manifest, SplitConfig.from_params(params), [])
+    params, data = load(args.overrides)
     cold_rule = params["train"]["normalisation_cold"]
     scored = {"val": [], "test": []}
-    for run in sorted(args.models.glob("fold*_seed*")):
-        k = int(run.name[4:].split("_seed")[0])
-        where = crossval._row_splits(data.meta, manifest, splits[k])
-        for part_name in scored:
-            source = run / "first" if part_name == "val" and (run / "first").exists() else run
-            part = data.subset(where == part_name)
-            if len(part) == 0:
-                continue
-            card = yaml.safe_load((source / "card.json").read_text())
-            for kind, spec in card["inputs"].items():  # today's cold rule for the reference column
-                spec["normalisation"]["cold"] = cold_rule.get(kind) if isinstance(cold_rule, dict) else cold_rule
-            r = speaker_probabilities(load_model(source / "model.keras", compile=False), card, part,
-                                      data.subset(where == "train"))
-            r.update(classes=np.asarray(card["labels"]), actual=np.asarray(part.labels),
-                     speaker=np.asarray(part.speakers, dtype=object))
-            scored[part_name].append(r)
-        print(f"{run.name}: scored", flush=True)
+    for _, _, part_name, part, model, card, train in fold_parts(args.models, params, data, training=True):
+        for kind, spec in card["inputs"].items():  # today's cold rule for the reference column
+            spec["normalisation"]["cold"] = cold_rule.get(kind) if isinstance(cold_rule, dict) else cold_rule
+        r = speaker_probabilities(model, card, part, train)
+        r.update(classes=np.asarray(card["labels"]), actual=np.asarray(part.labels),
+                 speaker=np.asarray(part.speakers, dtype=object))
+        scored[part_name].append(r)
 
     def uar(rows, pick) -> float:
         actual = np.concatenate([r["actual"] for r in rows])

@@ -32,9 +32,9 @@ def load(overrides: str) -> tuple[dict, object]:
     return params, balanced(load_rows(kinds, select=originals), params, copies=lambda: None)
 
 
-def fold_parts(models: Path, params: dict, data):
+def fold_parts(models: Path, params: dict, data, training: bool = False):
     """Per kept model (models/fold<k>_seed<s>/) and part (val, then test): (k, seed, part name, the part's rows,
-    model, card). The validation speakers met the model of step 1 (kept in first/ when the run refit), the test
+    model, card), and with `training` the fold's training rows last. The validation speakers met the model of step 1 (kept in first/ when the run refit), the test
     speakers the model scored on them. Prints `<run>: scored` when a run's parts are done."""
     from pipeline import crossval
     from pipeline.paths import MANIFEST
@@ -53,5 +53,5 @@ def fold_parts(models: Path, params: dict, data):
                 continue
             model = load_model(source / "model.keras", compile=False)
             card = yaml.safe_load((source / "card.json").read_text())
-            yield k, seed, part_name, part, model, card
+            yield (k, seed, part_name, part, model, card) + ((data.subset(where == "train"),) if training else ())
         print(f"{run.name}: scored", flush=True)
