@@ -1,6 +1,7 @@
 """predict --segments on long recordings of real speech, with models that never heard the speaker (issue 38).
 
-    python bench/long_recordings.py [--corpus emodb ravdess] [--time-10min] [--memory-2h]
+    python bench/long_recordings.py [--corpus emodb ravdess] [--part test|val] [--segments key=value,...]
+                                    [--time-10min] [--memory-2h]
 
 Each held-out test speaker of a kept cross-validation (crossval --keep-models: fold<k>_seed42/model.keras and
 card.json, and the fold's predictions.csv) becomes one long recording: that speaker's clips in a seeded shuffled
@@ -27,6 +28,11 @@ column is the cards' own rule (gender). --time-10min times `python -m pipeline p
 2-hour recording (noise with a clip every minute, `--speakers none`) and reports its peak memory.
 Writes bench/results/long_recordings/<corpus>/{clips.csv, summary.json}; the recordings are rebuilt in a
 temporary folder (never the corpora's).
+
+--part val does the same with each fold's VALIDATION speakers (val_predictions.csv's rows of that fold, one
+recording per speaker) scored by the fold's step-1 model (models/fold<k>_seed42/first/, trained without them;
+the kept runs used the refit), beside val_predictions.csv's per-file figures of that model; it writes
+<out>/<corpus>/val/. Segment settings (--segments) are chosen on this part; the test part is read once after.
 """
 from __future__ import annotations
 
@@ -98,12 +104,20 @@ def score_recording(wav: Path, card: dict, model, cfgs: tuple) -> tuple[list, li
     return own, cold, seconds, len(prepared)
 
 
-def run_corpus(corpus: str, cold_rule: dict, tmp: Path, out: Path, only: list | None, segments: dict) -> dict:
+PARTS = {  # part: (the kept run's per-file rows, the fold's model under models/fold<k>_seed42/)
+    "test": ("predictions.csv", ""),
+    "val": ("val_predictions.csv", "first"),  # the step-1 model, which never heard the fold's validation speakers
+}
+
+
+def run_corpus(corpus: str, cold_rule: dict, tmp: Path, out: Path, only: list | None, segments: dict,
+               part: str = "test") -> dict:
     from pipeline import model_card, runtime
     from pipeline.segments import SegmentConfig
 
     results, root = CORPORA[corpus]
-    pred = pd.read_csv(results / "predictions.csv")
+    rows_csv, model_sub = PARTS[part]
+    pred = pd.read_csv(results / rows_csv)
     pred = pred[(pred["system"] == "fusion") & (pred["seed"] == 42)]
     files = pred[pred["mode"] == "transductive"].assign(file=lambda d: [corpus_path(p, corpus, root)
                                                                         for p in d["path"]])
@@ -111,7 +125,7 @@ def run_corpus(corpus: str, cold_rule: dict, tmp: Path, out: Path, only: list | 
     for fold in sorted(files["fold"].unique()):
         if only is not None and fold not in only:
             continue
-        model_dir = results / "models" / f"fold{fold}_seed42"
+        model_dir = results / "models" / f"fold{fold}_seed42" / model_sub
         card = with_cold(model_card.read(model_dir / "card.json"), cold_rule)
         acfg, fcfg = model_card.configs(card)
         scfg = SegmentConfig.from_params({"segments": {**SegmentConfig.from_card(card).to_card(), **segments}})
@@ -127,7 +141,8 @@ def run_corpus(corpus: str, cold_rule: dict, tmp: Path, out: Path, only: list | 
             rows.append(truth.assign(fold=fold, predicted_own=got["predicted"], predicted_cold=got_cold["predicted"],
                                      seg_start=got["seg_start"], seg_end=got["seg_end"], segments=n_segments,
                                      normalisation=own[0]["normalisation"] if own else ""))
-            print(f"{corpus} fold {fold} {speaker}: {len(truth)} clips, {n_segments} segments, {minutes:.1f} min, "
+            print(f"{corpus} {part} fold {fold} {speaker}: {len(truth)} clips, {n_segments} segments, "
+                  f"{minutes:.1f} min, "
                   f"{seconds:.0f} s ({seconds / minutes:.1f} s per min); clip UAR own {uar(truth['actual'], got['predicted']):.3f}, "
                   f"cold {uar(truth['actual'], got_cold['predicted']):.3f}; {rows[-1]['normalisation'].iloc[0]}",
                   flush=True)
@@ -137,9 +152,10 @@ def run_corpus(corpus: str, cold_rule: dict, tmp: Path, out: Path, only: list | 
     covered = clips["seg_start"].notna()
     start_err = (clips["seg_start"] - clips["start"]).abs()[covered]
     end_err = (clips["seg_end"] - clips["end"]).abs()[covered]
-    per_file = pred[pred["path"].isin(clips["path"])]
+    per_file = pred.merge(clips[["fold", "path"]].drop_duplicates(), on=["fold", "path"])  # the fold's own rows
     summary = {
-        "corpus": corpus, "recordings": int(clips.groupby(["fold", "speaker"]).ngroups), "clips": int(len(clips)),
+        "corpus": corpus, "part": part, "recordings": int(clips.groupby(["fold", "speaker"]).ngroups),
+        "clips": int(len(clips)),
         "minutes": round(sum(m for _, m in timing), 1),
         "coverage": round(float(covered.mean()), 4),
         "segments_per_clip": round(float(clips.groupby(["fold", "speaker"])["segments"].first().sum() / len(clips)), 3),
@@ -181,6 +197,9 @@ def main() -> None:
     ap.add_argument("--corpus", nargs="+", choices=sorted(CORPORA), default=sorted(CORPORA))
     ap.add_argument("--folds", type=int, nargs="*", help="only these folds")
     ap.add_argument("--cold", default="image:clip,compare:gender", help="cold rule per input, as rescore_cold's")
+    ap.add_argument("--part", choices=sorted(PARTS), default="test",
+                    help="whose recordings: the folds' test speakers (their models) or validation speakers "
+                         "(the step-1 models, first/)")
     ap.add_argument("--segments", default="", help="segment settings over the card's: key=value,...")
     ap.add_argument("--time-10min", action="store_true", help="time predict --segments on a 10-minute recording")
     ap.add_argument("--memory-2h", action="store_true", help="peak memory of predict --segments on 2 hours")
@@ -195,7 +214,8 @@ def main() -> None:
         tmp = Path(tmp)
         segments = {k: float(v) for k, v in (part.split("=") for part in args.segments.split(",") if part)}
         segments = {k: int(v) if k in ("vad_aggressiveness", "frame_ms") else v for k, v in segments.items()}
-        summaries = [run_corpus(c, cold_rule, tmp, args.out / c, args.folds, segments) for c in args.corpus]
+        summaries = [run_corpus(c, cold_rule, tmp, args.out / c / ("val" if args.part == "val" else ""), args.folds,
+                                segments, args.part) for c in args.corpus]
         model = CORPORA[args.corpus[0]][0] / "models" / "fold0_seed42" / "model.keras"
         if args.time_10min:
             import soundfile as sf
@@ -231,7 +251,8 @@ def main() -> None:
                   f"{seconds:.0f} s, peak memory of the process {peak:.0f} MB", flush=True)
             summaries.append({"two_hours_seconds": round(seconds), "two_hours_peak_mb": round(peak),
                               "two_hours_rows": len(out.splitlines())})
-    (args.out / "summary.json").write_text(json.dumps(summaries, indent=2) + "\n")
+    name = "summary_val.json" if args.part == "val" else "summary.json"
+    (args.out / name).write_text(json.dumps(summaries, indent=2) + "\n")
 
 
 if __name__ == "__main__":
