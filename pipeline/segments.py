@@ -28,8 +28,9 @@ VAD_RATE = 16000  # the detector's rate (it takes 8, 16, 32 or 48 kHz; 16 kHz is
 
 @dataclass(frozen=True)
 class SegmentConfig:
-    vad_aggressiveness: int = 3  # webrtcvad's mode: 0 (keeps most as speech) .. 3 (drops most noise; 2 took
-    # white noise at -50 dBFS after speech for speech, for seconds)
+    vad_aggressiveness: int = 2  # webrtcvad's mode: 0 (keeps most as speech) .. 3 (drops most noise); 2 chosen
+    # on validation speakers (docs/long-recordings.md). Mode 2 takes noise that STARTS after speech (a step in the
+    # background) for speech for seconds; under a steady background it does not
     frame_ms: int = 30  # the detector's frame: 10, 20 or 30 ms
     min_speech_s: float = 0.25  # a segment with less speech than this is dropped
     max_gap_s: float = 0.25  # a pause up to this long inside speech is bridged (one segment)
