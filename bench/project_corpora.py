@@ -30,7 +30,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 
-# clips per corpus with the adapters' defaults (../shared/CORPORA.md): RAVDESS speech, CREMA-D, TESS, SAVEE,
+# clips per corpus with the adapters' defaults (each corpus's published release): RAVDESS speech, CREMA-D, TESS, SAVEE,
 # JL-Corpus's primary emotions without `excited` (about 4/5 of its 2,400 primary recordings), ESD's English
 # speakers (10 x 5 emotions x 350), EmoDB
 CORPORA = {"ravdess": 1440, "cremad": 7442, "tess": 2800, "savee": 480, "jl": 1920, "esd": 17500, "emodb": 535}

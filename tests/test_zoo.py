@@ -345,8 +345,8 @@ def test_importing_the_registry_does_not_import_keras():
 
 def test_cnn_pooled_time_average_keeps_where_in_frequency_and_drops_where_in_time():
     """pooling: time_avg averages the last map over time only: a pattern moved in time (by a multiple of the
-    four blocks' stride, away from the edges) gives the same probabilities, moved in frequency different ones
-    (pitch and spectral balance are where the emotion is; when in the clip is not)."""
+    input pooling's and four blocks' stride, away from the edges) gives the same probabilities, moved in
+    frequency different ones (pitch and spectral balance are where the emotion is; when in the clip is not)."""
     pytest.importorskip("keras")
     hp = zoo.hyperparameters("cnn_pooled", {"pooling": "time_avg"})
     model = zoo.build("cnn_pooled", (32, 192, 1), N_CLASSES, hp)
@@ -357,6 +357,7 @@ def test_cnn_pooled_time_average_keeps_where_in_frequency_and_drops_where_in_tim
         x[0, band:band + 4, frame:frame + 6, 0] = np.random.default_rng(0).normal(size=(4, 6))
         return np.asarray(model(x, training=False))
 
-    here = clip(4, 80)
-    np.testing.assert_allclose(clip(4, 96), here, rtol=1e-4, atol=1e-6)  # 16 frames later
+    stride = hp["time_pool"] * 16  # the input's time pooling, then four 2x2 max-pools
+    here = clip(4, 64)
+    np.testing.assert_allclose(clip(4, 64 + stride), here, rtol=1e-4, atol=1e-6)  # a stride later
     assert np.abs(clip(20, 80) - here).max() > 1e-4                     # 16 bands higher
