@@ -224,7 +224,7 @@ TRAINING_BATCH_THREADS = 2
 def make_sequence(x, y: np.ndarray | None, batch_size: int, *, shuffle: bool, seed: int,
                   augment: SpecAugmentConfig | None = None, sample_weight: np.ndarray | None = None,
                   workers: int | None = None, initial_epoch: int = 0, alternative=None,
-                  alternative_share: float = 0.0):
+                  alternative_share: float = 0.0, offsets=None, clip: float = 5.0):
     """A keras.utils.PyDataset yielding (x, y[, w]) float32 batches. x: one array, or {input name: array}
     for a model of several inputs. uint8 arrays (the papers' images) are scaled to 0..1 per batch; other
     arrays are the model's values already (normalised). With `augment`, the spectrogram augmentation goes to
@@ -232,7 +232,9 @@ def make_sequence(x, y: np.ndarray | None, batch_size: int, *, shuffle: bool, se
     resumed run continues the sequence. `workers`: threads making batches ahead; None = TRAINING_BATCH_THREADS
     for augmented batches, else 1 (in turn with the training step). `alternative`: other values of the same
     rows (x's structure; the rows normalised as a stranger's file is, train.cold_share), of which each epoch serves
-    a seeded `alternative_share` of the rows in place of x's."""
+    a seeded `alternative_share` of the rows in place of x's. `offsets`: instead of `alternative`, a stranger's
+    offset per row (x's structure, cold_offsets), of which the same share of rows gets a random row's added
+    (redrawn every batch, clipped to +-clip): rows met as a stranger with someone else's voice."""
     import keras
 
     if workers is None:
@@ -243,6 +245,7 @@ def make_sequence(x, y: np.ndarray | None, batch_size: int, *, shuffle: bool, se
     length = len(next(iter(xs.values())))
     alts = None if alternative is None or alternative_share <= 0 else (
         alternative if named else {"x": alternative})
+    shifts = None if offsets is None or alternative_share <= 0 else (offsets if named else {"x": offsets})
 
     class ShardSequence(keras.utils.PyDataset):
         def __init__(self):
@@ -254,7 +257,7 @@ def make_sequence(x, y: np.ndarray | None, batch_size: int, *, shuffle: bool, se
         def _reorder(self):
             if shuffle:
                 self.order = np.random.default_rng([seed, self.epoch]).permutation(length)
-            if alts is not None:  # which rows this epoch serves from `alternative`: (seed, epoch) alone decide
+            if alts is not None or shifts is not None:  # which rows this epoch serves from `alternative`: (seed, epoch) alone decide
                 self.swap = np.random.default_rng([seed, self.epoch, 1]).random(length) < alternative_share
 
         def __len__(self):
@@ -269,6 +272,11 @@ def make_sequence(x, y: np.ndarray | None, batch_size: int, *, shuffle: bool, se
                 if alts is not None and self.swap[idx].any():
                     swap = self.swap[idx]
                     b[swap] = alts[key][idx[swap]]
+                if shifts is not None and self.swap[idx].any():
+                    swap = np.flatnonzero(self.swap[idx])
+                    source = np.random.default_rng([seed, self.epoch, index, 2]).integers(0, length, len(swap))
+                    b = b.astype(np.float32, copy=True)
+                    b[swap] = shifted(b[swap], shifts[key][source], clip)
                 unit = b.dtype == np.uint8
                 b = b.astype(np.float32) / 255.0 if unit else b.astype(np.float32, copy=True)
                 if augment is not None and b.ndim == 4 and key in ("image", "x"):  # not an MFCC matrix
@@ -289,6 +297,24 @@ def make_sequence(x, y: np.ndarray | None, batch_size: int, *, shuffle: bool, se
             self._reorder()
 
     return ShardSequence()
+
+
+def cold_offsets(x: np.ndarray, x_cold: np.ndarray) -> np.ndarray:
+    """Per row, how far a stranger's normalisation moves it from its speaker's (x_cold - x): per feature for a
+    vector; per band and plane for a spectrogram (its mean over the frames that carry sound, padding is 0)."""
+    x, x_cold = np.asarray(x, dtype=np.float32), np.asarray(x_cold, dtype=np.float32)
+    if x.ndim != 4:
+        return x_cold - x
+    sound = ((x != 0) | (x_cold != 0)).any(axis=(1, 3), keepdims=True)  # (rows, 1, frames, 1)
+    total = ((x_cold - x) * sound).sum(axis=2, keepdims=True)
+    return (total / np.maximum(sound.sum(axis=2, keepdims=True), 1)).astype(np.float32)
+
+
+def shifted(rows: np.ndarray, offsets: np.ndarray, clip: float) -> np.ndarray:
+    """Rows moved by offsets (cold_offsets' shape), clipped to +-clip; a spectrogram's silent frames stay 0."""
+    if rows.ndim == 4:
+        offsets = offsets * (rows != 0).any(axis=(1, 3), keepdims=True)
+    return np.clip(rows + offsets, -clip, clip).astype(np.float32)
 
 
 def one_hot(labels: np.ndarray, classes: list[str]) -> np.ndarray:

@@ -29,6 +29,7 @@ log = logging.getLogger("pipeline.train")
 
 
 SCHEDULES = ("cosine", "plateau", "constant")
+COLD_OFFSETS = ("own", "shuffled")  # train.cold_offsets
 
 
 @dataclass
@@ -52,6 +53,8 @@ class TrainConfig:
     normalisation_cold: "str | dict" = "population"  # a file with no speaker: population | clip | gender |
                                                       # gender_clip, for every input or {input kind: policy}
     cold_share: float = 0.0  # share of training rows served each epoch as a stranger's file is (the population's)
+    cold_offsets: str = "own"  # those rows moved by their own speaker's offset from the stranger's centre, or by a
+                               # random training row's (`shuffled`: someone else's voice, redrawn every batch)
     prior_correction: bool = False  # the trained model's probabilities divided by the training class frequencies
     distribution: str = "auto"  # auto | none | data_parallel (pipeline/distribute.py)
     branches: dict = field(default_factory=dict)  # fusion: {input kind: TrainConfig of that branch's model}
@@ -75,7 +78,7 @@ class TrainConfig:
             branches[kind] = cls.from_params(dict(params, model=branch))
         t = section(params, "train", keys=("epochs", "batch_size", "learning_rate", "schedule", "normalisation",
                                            "normalisation_scale", "normalisation_shrinkage",
-                                           "normalisation_population", "normalisation_cold", "cold_share",
+                                           "normalisation_population", "normalisation_cold", "cold_share", "cold_offsets",
                                            "patience",
                                            "reduce_lr_patience", "class_weights", "prior_correction", "seed",
                                            "mixed_precision", "distribution", "augment"))
@@ -112,6 +115,7 @@ class TrainConfig:
             normalisation_population=choice(t, "normalisation_population", "train", POPULATIONS, default="clips"),
             normalisation_cold=cold_policy(t.get("normalisation_cold", "population")),
             cold_share=float(number(t, "cold_share", "train", 0.0, lo=0, hi=1)),
+            cold_offsets=choice(t, "cold_offsets", "train", COLD_OFFSETS, default="own"),
             distribution=distribute.check(t),
             branches=branches,
             fusion_weight=hp.get("weight"),
@@ -132,6 +136,7 @@ class TrainConfig:
                            "epochs": self.epochs, "schedule": self.schedule, "norm": self.normalisation,
                            "norm_scale": self.normalisation_scale, "norm_shrink": self.normalisation_shrinkage,
                            "norm_population": self.normalisation_population, "cold_share": self.cold_share,
+                           "cold_offsets": self.cold_offsets,
                            "norm_cold": self.normalisation_cold,
                            "fusion_weight": self.fusion_weight},
                           sort_keys=True, default=str)
@@ -246,6 +251,18 @@ def training_inputs(cfg: TrainConfig, raw: dict, card: dict, speakers) -> tuple[
     return x, model_inputs(raw, card, speakers=None)[0]
 
 
+def _cold_rows(cfg: TrainConfig, x: np.ndarray, x_cold: dict | None, kind: str) -> dict:
+    """make_sequence's arguments for train.cold_share: the rows as a stranger's (`own`), or the offsets that
+    make them so, to be dealt out at random (`shuffled`)."""
+    from pipeline.dataset import cold_offsets
+
+    if x_cold is None:
+        return {}
+    if cfg.cold_offsets == "shuffled":
+        return {"offsets": cold_offsets(x, x_cold[kind])}
+    return {"alternative": x_cold[kind]}
+
+
 def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list[str],
         x_val: dict | None = None, val_labels: np.ndarray | None = None, *, checkpoints: Path | None = None,
         data_id: str = "", live=None, verbose: int = 2, extra_callbacks: tuple = (), val_modes: dict | None = None,
@@ -306,7 +323,7 @@ def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list
         weights = (y_train * per_class).sum(axis=1).astype(np.float32)
     train_seq = make_sequence(x_only, y_train, cfg.batch_size, shuffle=True, seed=cfg.seed,
                               augment=_augment_for(cfg, kind), sample_weight=weights, initial_epoch=initial_epoch,
-                              alternative=None if x_cold is None else x_cold[kind], alternative_share=cfg.cold_share)
+                              alternative_share=cfg.cold_share, **_cold_rows(cfg, x_only, x_cold, kind))
     train_seq = distribute.divisible(train_seq, n_train, cfg.batch_size)  # [distribute] last batch
     val_seq = None
     # the validation loss each epoch: for early stopping, or for someone watching (dvclive's curves, printed

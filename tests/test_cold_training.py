@@ -50,6 +50,35 @@ def test_the_sequence_serves_a_seeded_share_of_rows_from_the_alternative_each_ep
         np.testing.assert_array_equal(a, b)  # (seed, epoch) alone decide: a resumed run serves the same rows
 
 
+def test_shuffled_offsets_move_a_seeded_share_of_rows_by_a_random_rows_offset_and_keep_silence_silent():
+    pytest.importorskip("keras")
+    from pipeline.dataset import cold_offsets, make_sequence
+
+    rng = np.random.default_rng(4)
+    x = rng.normal(0, 1, (40, 3, 6, 1)).astype(np.float32)  # 40 spectrograms: 3 bands x 6 frames
+    x[:, :, 4:] = 0.0  # the last two frames are padding (normalised silence is 0)
+    band_shift = rng.normal(0, 1, (40, 3, 1, 1)).astype(np.float32)
+    x_cold = np.where(x != 0, x + band_shift, 0.0).astype(np.float32)  # a stranger's centre: a shift per band
+    offsets = cold_offsets(x, x_cold)
+    assert offsets.shape == (40, 3, 1, 1)
+    np.testing.assert_allclose(offsets, band_shift, atol=1e-6)  # padding frames do not dilute the offset
+    served = _sequence_rows(make_sequence(x, None, 8, shuffle=False, seed=1, offsets=offsets,
+                                          alternative_share=0.5), 2)
+    for epoch in served:
+        assert (epoch[:, :, 4:] == 0).all()  # padding stays silent
+        moved = (np.abs(epoch - x) > 1e-6).any(axis=(1, 2, 3))
+        assert 0.25 < moved.mean() < 0.75
+        delta = (epoch - x)[moved][:, :, :1]  # the move of a row's first frame is some row's offset
+        assert all(np.isclose(d, offsets[:, :, :1], atol=1e-5).all(axis=(1, 2, 3)).any() for d in delta)
+        np.testing.assert_array_equal(epoch[~moved], x[~moved])
+    again = _sequence_rows(make_sequence(x, None, 8, shuffle=False, seed=1, offsets=offsets,
+                                         alternative_share=0.5), 2)
+    for a, b in zip(again, served):
+        np.testing.assert_array_equal(a, b)  # (seed, epoch, batch) alone decide
+    vector = rng.normal(0, 1, (10, 4)).astype(np.float32)
+    np.testing.assert_allclose(cold_offsets(vector, vector + 2), np.full((10, 4), 2, np.float32), atol=1e-6)
+
+
 def _card(cold: str, share: float, x, speakers):
     from pipeline.train import build_card
 

@@ -146,7 +146,7 @@ def test_a_typo_fails_python_m_pipeline_split_in_a_second(tmp_path):
     assert proc.returncode == 2 and proc.stderr.strip().splitlines() == [
         "error: params.yaml: train.normalsation: unknown key (did you mean normalisation?); train takes: epochs, "
         "batch_size, learning_rate, schedule, normalisation, normalisation_scale, normalisation_shrinkage, "
-        "normalisation_population, normalisation_cold, cold_share, patience, "
+        "normalisation_population, normalisation_cold, cold_share, cold_offsets, patience, "
         "reduce_lr_patience, "
         "class_weights, prior_correction, seed, mixed_precision, distribution, augment"], proc.stderr
     assert seconds < 10, f"{seconds:.1f} s"  # a second or two (imports); no stage work
