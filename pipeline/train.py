@@ -231,7 +231,8 @@ def build_card(cfg: TrainConfig, kinds: tuple, classes: list[str], train, settin
     meta = getattr(train, "meta", None)
     if meta is not None and {"corpus", "speaker"} <= set(meta):
         card["trained_on"] = model_card.trained_on(meta)
-    card["cold_training"] = {"share": cfg.cold_share}  # how much of training met the population's statistics
+    # how much of training met a stranger's statistics, with whose offsets (its own speaker's, or shuffled)
+    card["cold_training"] = {"share": cfg.cold_share, "offsets": getattr(cfg, "cold_offsets", "own")}
     if cfg.prior_correction:  # what the model's probabilities were divided by (fit): the card says so
         prior = class_prior(train.labels, classes, cfg.class_weights)
         card["prior_correction"] = {"training_prior": {c: round(float(v), 6) for c, v in zip(classes, prior)}}

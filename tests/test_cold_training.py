@@ -102,7 +102,7 @@ def test_training_inputs_add_the_rows_as_a_stranger_is_served_and_the_card_says_
     x, spk = _speakers(rng)
     for cold in ("population", "clip"):
         cfg, card = _card(cold, 0.5, x, spk)
-        assert card["cold_training"] == {"share": 0.5}
+        assert card["cold_training"] == {"share": 0.5, "offsets": "own"}
         norm = card["inputs"]["compare"]["normalisation"]
         assert norm["cold"] == cold and norm["population_weighting"] == "speakers"
         own, as_stranger = training_inputs(cfg, {"compare": x}, card, spk)
