@@ -56,7 +56,7 @@ def read_params(params: dict) -> dict:
         "out_dir": Path(out_dir),
         # the voices of this eSpeak data are counted by generate(): checking params needs no synthesiser
         "voices": number(sec, "voices", "demo", default=8, lo=2, hi=len(VOICES), integer=True),
-        "sentences": number(sec, "sentences", "demo", default=6, lo=1, hi=len(SENTENCES), integer=True),
+        "sentences": number(sec, "sentences", "demo", default=4, lo=1, hi=len(SENTENCES), integer=True),
         "seed": number(sec, "seed", "demo", default=7, lo=0, hi=2 ** 32 - 1, integer=True),
         "workers": workers_param(sec, "demo"),  # optional; 0 (default) = one per CPU this process may use
     }
