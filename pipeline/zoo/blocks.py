@@ -379,3 +379,64 @@ def frequency_mean(x):
     _, bands, frames, channels = x.shape
     x = layers.AveragePooling2D(pool_size=(bands, 1))(x)
     return layers.Reshape((frames, channels))(x)
+
+
+@keras.saving.register_keras_serializable(package="ser")
+class GradientReversal(layers.Layer):
+    """The identity going forward; going back, the gradient times -weight (Ganin and Lempitsky 2015, "Unsupervised
+    domain adaptation by backpropagation"): the layers before it learn to make the classifier after it fail.
+    stop_gradient instead of a custom gradient, so it is the same on every backend."""
+
+    def __init__(self, weight: float = 1.0, **kwargs):
+        super().__init__(**kwargs)
+        self.weight = float(weight)
+
+    def call(self, x):
+        return ops.stop_gradient(x * (1.0 + self.weight)) - x * self.weight
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "weight": self.weight}
+
+
+@keras.saving.register_keras_serializable(package="ser")
+class SplitCrossentropy(keras.losses.Loss):
+    """Cross-entropy of the emotion (the first n_classes columns) plus that of the speaker (the rest), for a model
+    whose output is the two softmaxes side by side: one target array, so mixup and the batches stay as they are.
+    A row whose speaker columns are all 0 (a validation speaker) adds nothing for the speaker."""
+
+    def __init__(self, n_classes: int, name: str = "split_crossentropy", **kwargs):
+        super().__init__(name=name, **kwargs)
+        self.n_classes = int(n_classes)
+
+    def call(self, y_true, y_pred):
+        n = self.n_classes
+        y_pred = ops.clip(ops.cast(y_pred, "float32"), 1e-7, 1.0)
+        y_true = ops.cast(y_true, "float32")
+        return -ops.sum(y_true[:, :n] * ops.log(y_pred[:, :n]), axis=-1) \
+            - ops.sum(y_true[:, n:] * ops.log(y_pred[:, n:]), axis=-1)
+
+    def get_config(self):
+        return {**super().get_config(), "n_classes": self.n_classes}
+
+
+def with_speaker_adversary(model, n_speakers: int, weight: float, units: int = 64):
+    """The training model of a speaker-adversarial recipe: `model`'s emotion softmax beside a speaker classifier
+    on the same embedding (the input of the layer named "emotion") behind a GradientReversal(weight), their two
+    outputs side by side (SplitCrossentropy). The emotion model is Model(inputs, get_layer("emotion").output):
+    the same layers and weights."""
+    embedding = model.get_layer("emotion").input
+    x = GradientReversal(weight, name="gradient_reversal")(embedding)
+    x = layers.Dense(units, activation="relu", name="speaker_hidden")(x)
+    speaker = layers.Dense(n_speakers, activation="softmax", dtype="float32", name="speaker")(x)
+    both = layers.Concatenate(name="emotion_speaker", dtype="float32")([model.outputs[0], speaker])
+    return keras.Model(model.inputs, both, name=model.name)
+
+
+def emotion_part(model):
+    """The emotion model inside with_speaker_adversary's training model (itself, for any other model)."""
+    if "emotion_speaker" not in [layer.name for layer in model.layers]:
+        return model
+    return keras.Model(model.inputs, model.get_layer("emotion").output, name=model.name)
