@@ -113,7 +113,7 @@ def _train(train_cfg, kinds: tuple, data, parts: dict, classes: list[str], setti
     val_modes = (inputs_by_mode(va.inputs, va.speakers, card, train_cfg.seed)
                  if train_cfg.branches and va is not None else None)  # a fusion chooses its weight over them
     model, history, _, _ = fit(train_cfg, x_tr, tr.labels, classes, x_va, va.labels if va is not None else None,
-                               verbose=0, val_modes=val_modes, x_cold=x_cold, train_speakers=tr.speakers)
+                               verbose=0, val_modes=val_modes, x_cold=x_cold)
     return model, card, history
 
 

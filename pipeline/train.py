@@ -55,8 +55,6 @@ class TrainConfig:
     cold_share: float = 0.0  # share of training rows served each epoch as a stranger's file is (the population's)
     cold_offsets: str = "own"  # those rows moved by their own speaker's offset from the stranger's centre, or by a
                                # random training row's (`shuffled`: someone else's voice, redrawn every batch)
-    speaker_adversarial: float = 0.0  # the spectrogram model's embedding trained to hide the training speaker from a
-                                      # classifier behind a gradient reversal of this weight; 0 = off
     prior_correction: bool = False  # the trained model's probabilities divided by the training class frequencies
     distribution: str = "auto"  # auto | none | data_parallel (pipeline/distribute.py)
     branches: dict = field(default_factory=dict)  # fusion: {input kind: TrainConfig of that branch's model}
@@ -81,7 +79,7 @@ class TrainConfig:
         t = section(params, "train", keys=("epochs", "batch_size", "learning_rate", "schedule", "normalisation",
                                            "normalisation_scale", "normalisation_shrinkage",
                                            "normalisation_population", "normalisation_cold", "cold_share", "cold_offsets",
-                                           "speaker_adversarial", "patience",
+                                           "patience",
                                            "reduce_lr_patience", "class_weights", "prior_correction", "seed",
                                            "mixed_precision", "distribution", "augment"))
         aug = section(t, "augment", prefix="train", keys=("time_shift", "noise_std", "specaugment", "freq_masks",
@@ -118,7 +116,6 @@ class TrainConfig:
             normalisation_cold=cold_policy(t.get("normalisation_cold", "population")),
             cold_share=float(number(t, "cold_share", "train", 0.0, lo=0, hi=1)),
             cold_offsets=choice(t, "cold_offsets", "train", COLD_OFFSETS, default="own"),
-            speaker_adversarial=float(number(t, "speaker_adversarial", "train", 0.0, lo=0)),
             distribution=distribute.check(t),
             branches=branches,
             fusion_weight=hp.get("weight"),
@@ -139,7 +136,7 @@ class TrainConfig:
                            "epochs": self.epochs, "schedule": self.schedule, "norm": self.normalisation,
                            "norm_scale": self.normalisation_scale, "norm_shrink": self.normalisation_shrinkage,
                            "norm_population": self.normalisation_population, "cold_share": self.cold_share,
-                           "cold_offsets": self.cold_offsets, "speaker_adversarial": self.speaker_adversarial,
+                           "cold_offsets": self.cold_offsets,
                            "norm_cold": self.normalisation_cold,
                            "fusion_weight": self.fusion_weight},
                           sort_keys=True, default=str)
@@ -270,13 +267,12 @@ def _cold_rows(cfg: TrainConfig, x: np.ndarray, x_cold: dict | None, kind: str) 
 def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list[str],
         x_val: dict | None = None, val_labels: np.ndarray | None = None, *, checkpoints: Path | None = None,
         data_id: str = "", live=None, verbose: int = 2, extra_callbacks: tuple = (), val_modes: dict | None = None,
-        x_cold: dict | None = None, train_speakers: np.ndarray | None = None):
+        x_cold: dict | None = None):
     """Build, compile and fit the model of `cfg` on prepared inputs ({input kind: array}, as
     model_card.model_inputs makes them); returns (model, history dict, seconds, the epoch it started from).
     val_modes: the validation rows made each way a user meets the model (model_card.inputs_by_mode), on which a
     fusion chooses its weight. x_cold: the training rows normalised as a stranger's (training_inputs), served
-    for train.cold_share of the rows each epoch. train_speakers: each training row's speaker, for
-    train.speaker_adversarial.
+    for train.cold_share of the rows each epoch.
 
     schedule `plateau`: ReduceLROnPlateau + EarlyStopping on the validation loss (best weights restored).
     schedule `cosine`: the learning rate decays to 0 over all epochs and every epoch runs; validation is
@@ -294,8 +290,7 @@ def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list
 
     if cfg.branches:
         return _fit_fusion(cfg, x_train, train_labels, classes, x_val, val_labels, checkpoints=checkpoints,
-                           data_id=data_id, live=live, verbose=verbose, val_modes=val_modes, x_cold=x_cold,
-                           train_speakers=train_speakers)
+                           data_id=data_id, live=live, verbose=verbose, val_modes=val_modes, x_cold=x_cold)
     keras.utils.set_random_seed(cfg.seed)
     y_train = one_hot(train_labels, classes)
     hp = dict(cfg.hp, learning_rate=cfg.learning_rate)
@@ -315,26 +310,18 @@ def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list
             shutil.rmtree(checkpoints, ignore_errors=True)
         checkpoints.mkdir(parents=True, exist_ok=True)
     (kind, x_only), = x_train.items()  # one input: several are a fusion of single-input branches
-    speakers = _adversary_speakers(cfg, kind, train_speakers)
     if model is None:
-        from pipeline.zoo.blocks import SplitCrossentropy, with_speaker_adversary
-
         norm = feature_norm(x_only) if kind != "image" else None
         model = zoo.build(cfg.model, x_only.shape[1:], len(classes), hp, norm=norm)
-        loss, metrics = "categorical_crossentropy", ["accuracy"]
-        if speakers is not None:
-            model = with_speaker_adversary(model, speakers.shape[1], cfg.speaker_adversarial)
-            loss, metrics = SplitCrossentropy(len(classes)), []
         decay = steps * cfg.epochs if cfg.schedule == "cosine" else None
-        model.compile(optimizer=zoo.make_optimizer(hp, decay_steps=decay), loss=loss, metrics=metrics)
+        model.compile(optimizer=zoo.make_optimizer(hp, decay_steps=decay),
+                      loss="categorical_crossentropy", metrics=["accuracy"])
 
     weights = None
     if cfg.class_weights:
         counts = y_train.sum(axis=0)
         per_class = len(y_train) / (len(classes) * np.maximum(counts, 1))
         weights = (y_train * per_class).sum(axis=1).astype(np.float32)
-    if speakers is not None:  # the speaker's one-hot beside the emotion's: one target, mixed up alike
-        y_train = np.concatenate([y_train, speakers], axis=1)
     train_seq = make_sequence(x_only, y_train, cfg.batch_size, shuffle=True, seed=cfg.seed,
                               augment=_augment_for(cfg, kind), sample_weight=weights, initial_epoch=initial_epoch,
                               alternative_share=cfg.cold_share, **_cold_rows(cfg, x_only, x_cold, kind))
@@ -346,10 +333,8 @@ def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list
         known = np.isin(val_labels, classes)
         if not known.all():
             log.warning("%d val files have labels unseen in training; left out of validation", (~known).sum())
-        y_val = one_hot(val_labels[known], classes)
-        if speakers is not None:  # validation speakers are no training speaker: no speaker loss
-            y_val = np.concatenate([y_val, np.zeros((len(y_val), speakers.shape[1]), np.float32)], axis=1)
-        val_seq = make_sequence(as_model_input(x_val)[known], y_val, cfg.batch_size, shuffle=False, seed=cfg.seed)
+        val_seq = make_sequence(as_model_input(x_val)[known], one_hot(val_labels[known], classes),
+                                cfg.batch_size, shuffle=False, seed=cfg.seed)
         val_seq = distribute.divisible(val_seq, int(known.sum()), cfg.batch_size)  # [distribute] last batch
 
     callbacks = []
@@ -371,28 +356,11 @@ def fit(cfg: TrainConfig, x_train: dict, train_labels: np.ndarray, classes: list
         state_file = checkpoints / "state.json"
         saved = json.loads(state_file.read_text()) if state_file.exists() else {}
         write_json(state_file, dict(saved, done=True, fingerprint=fingerprint))
-    from pipeline.zoo.blocks import emotion_part
-
-    model = emotion_part(model)  # a speaker-adversarial training model: its emotion model
     if cfg.prior_correction:  # after training: the loss stays the plain cross-entropy (blocks.PriorCorrection)
         from pipeline.zoo.blocks import divide_by_prior
 
         model = divide_by_prior(model, class_prior(train_labels, classes, cfg.class_weights))
     return model, dict(history.history), seconds, initial_epoch
-
-
-def _adversary_speakers(cfg: TrainConfig, kind: str, train_speakers) -> np.ndarray | None:
-    """The training rows' speakers one-hot, for train.speaker_adversarial on a spectrogram model; None when off.
-    Only the spectrogram models learn an embedding of their own (the functionals' read-out is linear)."""
-    if cfg.speaker_adversarial <= 0 or kind != "image" or train_speakers is None:
-        return None
-    names = sorted(set(np.asarray(train_speakers).tolist()))
-    if len(names) < 2:
-        log.warning("train.speaker_adversarial: one training speaker, nothing to hide; trained without")
-        return None
-    from pipeline.dataset import one_hot
-
-    return one_hot(np.asarray(train_speakers), names)
 
 
 def _augment_for(cfg: TrainConfig, kind: str):
@@ -431,7 +399,7 @@ def fusion_weight(val_probs: dict, val_labels: dict, classes: list[str], image_k
 
 
 def _fit_fusion(cfg: TrainConfig, x_train: dict, train_labels, classes, x_val, val_labels, *, checkpoints,
-                data_id, live, verbose, val_modes=None, x_cold=None, train_speakers=None):
+                data_id, live, verbose, val_modes=None, x_cold=None):
     """Late fusion: each branch (the image model, the feature model) trained on its own input with its own
     settings, then the probabilities averaged with the image branch's weight chosen on the validation speakers,
     over the ways they can be met (val_modes; else as x_val is), or cfg.fusion_weight when fixed (crossval's
@@ -444,8 +412,7 @@ def _fit_fusion(cfg: TrainConfig, x_train: dict, train_labels, classes, x_val, v
                                       train_labels, classes, None if x_val is None else {kind: x_val[kind]},
                                       val_labels, checkpoints=None if checkpoints is None else checkpoints / kind,
                                       data_id=data_id, live=live if kind == "image" else None, verbose=verbose,
-                                      x_cold=None if x_cold is None else {kind: x_cold[kind]},
-                                      train_speakers=train_speakers)
+                                      x_cold=None if x_cold is None else {kind: x_cold[kind]})
         models[kind], seconds = model, seconds + secs
         histories.update({f"{kind}/{k}": v for k, v in history.items()})
     weight, scores = cfg.fusion_weight, {}
@@ -519,8 +486,7 @@ def run(params: dict) -> dict:
                  if cfg.branches and len(val) else None)  # a fusion chooses its weight over them
     model, history, seconds, initial_epoch = fit(
         cfg, x_train, train.labels, classes, x_val, val.labels if len(val) else None,
-        checkpoints=CHECKPOINTS, data_id=data_id, live=live, val_modes=val_modes, x_cold=x_cold,
-        train_speakers=train.speakers)
+        checkpoints=CHECKPOINTS, data_id=data_id, live=live, val_modes=val_modes, x_cold=x_cold)
     if "fusion_weight" in history:
         card["fusion"] = {"image_weight": history.pop("fusion_weight")[0], "combine": cfg.fusion_combine,
                           "val_uar_by_weight": history.pop("fusion_val_uar")}
