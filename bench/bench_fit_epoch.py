@@ -13,8 +13,9 @@ that a slow spell of the machine falls on all of them:
   validation each epoch: the validation loss after every epoch (what the train stage logs for dvclive; crossval
                          scores its validation speakers once, after training).
 
-`--time-pool` instead alternates the branch's input resolution (models.cnn_pooled.time_pool 1: every 10-ms frame;
-2: pairs of frames averaged, the default since 2026-12-06), two threads and no validation both ways.
+`--time-pool A B` instead alternates the branch's input resolution (models.cnn_pooled.time_pool 1: every 10-ms
+frame; 2: pairs of frames averaged; 4: four frames, 40-ms steps), two threads and no validation every way:
+`--time-pool 1 2` and `--time-pool 2 4` are the two comparisons of docs/performance.md.
 
 Seconds per epoch: the median over the epochs after the first (which traces the graph) of every repetition.
 """
@@ -37,7 +38,6 @@ import yaml  # noqa: E402
 
 WAYS = {"before: 1 thread, validation each epoch": (1, True, None), "1 thread, no validation": (1, False, None),
         "2 threads, validation each epoch": (2, True, None), "after: 2 threads, no validation": (2, False, None)}
-TIME_POOL_WAYS = {"time_pool 1 (every frame)": (2, False, 1), "time_pool 2 (pairs of frames)": (2, False, 2)}
 
 
 def main(argv=None) -> dict:
@@ -46,7 +46,8 @@ def main(argv=None) -> dict:
     ap.add_argument("--val-clips", type=int, default=45)
     ap.add_argument("--epochs", type=int, default=4, help="per repetition (the first is not counted)")
     ap.add_argument("--reps", type=int, default=4)
-    ap.add_argument("--time-pool", action="store_true", help="time_pool 1 against 2 instead of the threads")
+    ap.add_argument("--time-pool", type=int, nargs="+", metavar="N",
+                    help="these time_pool values against each other (the first is 'before') instead of the threads")
     ap.add_argument("--out", default=str(ROOT / "bench/results/fit_epoch.json"))
     args = ap.parse_args(argv)
 
@@ -73,7 +74,7 @@ def main(argv=None) -> dict:
         def on_epoch_end(self, epoch, logs=None):
             self.seconds.append(time.perf_counter() - self.start)
 
-    ways = TIME_POOL_WAYS if args.time_pool else WAYS
+    ways = {f"time_pool {n}": (2, False, n) for n in args.time_pool} if args.time_pool else WAYS
     times = {way: [] for way in ways}
     for rep in range(args.reps):
         for way, (threads, validate, time_pool) in ways.items():
