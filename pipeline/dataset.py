@@ -165,35 +165,15 @@ class SpecAugmentConfig:
     time_masks: int = 2
     max_mask: float = 0.1
     mixup: float = 0.0  # Beta(alpha, alpha) mixing of example pairs and their labels; 0 = off
-    freq_warp: float = 0.0  # vocal tract length perturbation: frequencies scaled by U(1 - w, 1 + w) per example
-    band_hz: tuple = ()  # the image's band centres in Hz, for the warp (empty: the band index is scaled)
-
-
-def warp_bands(x: np.ndarray, alpha: np.ndarray, band_hz=()) -> np.ndarray:
-    """Each example's frequency axis scaled by its alpha (N, H, W, C; band 0 the lowest): band j takes the value
-    the example had at f_j / alpha, linearly interpolated between bands, the edge band beyond the range. A voice
-    with a shorter vocal tract has its formants higher by about this factor (Jaitly and Hinton's VTLP)."""
-    h = x.shape[1]
-    hz = np.asarray(band_hz, dtype=np.float64) if len(band_hz) == h else np.arange(h, dtype=np.float64)
-    out = np.empty_like(x)
-    for i, a in enumerate(alpha):
-        src = np.interp(hz / a, hz, np.arange(h, dtype=np.float64))
-        lo = np.floor(src).astype(int)
-        hi = np.minimum(lo + 1, h - 1)
-        t = (src - lo).astype(np.float32)[:, None, None]
-        out[i] = (1.0 - t) * x[i, lo] + t * x[i, hi]
-    return out
 
 
 def augment_images(x: np.ndarray, cfg: SpecAugmentConfig, rng: np.random.Generator, unit_range: bool = True
                    ) -> np.ndarray:
-    """On-the-fly spectrogram augmentation of a float batch (N, H, W, C): frequency warp, time shift, noise, masks.
+    """On-the-fly spectrogram augmentation of a float batch (N, H, W, C): time shift, noise, masks.
 
     unit_range: the papers' 0..1 image (noise is clipped to it, masks take the image's mean); otherwise a
     normalised spectrogram (z-scores: masks are 0, the mean)."""
     n, h, w = x.shape[:3]
-    if cfg.freq_warp > 0 and not unit_range:  # the papers' resized, colour-mapped image has no frequency axis to scale
-        x = warp_bands(x, rng.uniform(1.0 - cfg.freq_warp, 1.0 + cfg.freq_warp, size=n), cfg.band_hz)
     if cfg.time_shift > 0:
         max_shift = int(round(cfg.time_shift * w))
         if max_shift:

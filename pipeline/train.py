@@ -83,7 +83,7 @@ class TrainConfig:
                                            "reduce_lr_patience", "class_weights", "prior_correction", "seed",
                                            "mixed_precision", "distribution", "augment"))
         aug = section(t, "augment", prefix="train", keys=("time_shift", "noise_std", "specaugment", "freq_masks",
-                                                          "time_masks", "max_mask", "mixup", "freq_warp"))
+                                                          "time_masks", "max_mask", "mixup"))
         mp = t.get("mixed_precision", "auto")
         if mp not in ("auto", True, False):
             raise ParamsError("train.mixed_precision", f"{mp!r} is not one of: auto, true, false")
@@ -107,9 +107,7 @@ class TrainConfig:
                 freq_masks=number(aug, "freq_masks", "train.augment", 2, lo=0, integer=True),
                 time_masks=number(aug, "time_masks", "train.augment", 2, lo=0, integer=True),
                 max_mask=number(aug, "max_mask", "train.augment", 0.1, lo=0, hi=0.5),
-                mixup=float(number(aug, "mixup", "train.augment", 0.0, lo=0)),
-                freq_warp=float(number(aug, "freq_warp", "train.augment", 0.0, lo=0, hi=0.5)),
-                band_hz=band_centres(params.get("features") or {})),
+                mixup=float(number(aug, "mixup", "train.augment", 0.0, lo=0))),
             schedule=choice(t, "schedule", "train", SCHEDULES, default="plateau"),
             normalisation=choice(t, "normalisation", "train", MODES, default="none"),
             normalisation_scale=choice(t, "normalisation_scale", "train", SCALES, default="speaker"),
@@ -143,14 +141,6 @@ class TrainConfig:
                            "fusion_weight": self.fusion_weight},
                           sort_keys=True, default=str)
         return hashlib.sha256(blob.encode()).hexdigest()[:16]
-
-
-def band_centres(features: dict) -> tuple:
-    """The native image's mel band centres in Hz (features.n_mels, fmin, fmax), for the frequency warp."""
-    from pipeline.features import _hz_to_mel, _mel_to_hz
-
-    n, fmin, fmax = int(features.get("n_mels", 64)), float(features.get("fmin", 0.0)), float(features.get("fmax", 8000.0))
-    return tuple(float(f) for f in _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n + 2))[1:-1])
 
 
 def cold_policy(value) -> "str | dict":
